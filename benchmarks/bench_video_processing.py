@@ -1,0 +1,497 @@
+"""Speed and peak memory of reading a 720p video into Video-LaVIT clips, against the reference's approach.
+
+What is measured, on procedural 1280x720 25 fps H.264 (libx264, default settings, so with B-frames) videos written
+by `make_sample_video` (1 and 10 minutes by default):
+
+(a) plain decode: PyAV decodes every frame of the file with the same decoder threading as our first pass
+    (`thread_type="AUTO"`) and does nothing else. This is the lower bound of any path that reads every frame.
+(b) faithful: `VideoClipReader(path, max_clips=16)` (re-encoding to MPEG-4 at 6 fps / 8 Mb/s, as the reference)
+    and decoding all its clips.
+(c) reencode=False: `VideoClipReader(path, reencode=False)` and all its clips; clips start at the source's
+    keyframes and the vectors are H.264's own.
+(d) baseline, the reference's approach restated (1-minute video only): re-encode the whole video to an MPEG-4
+    elementary stream at 6 fps / 8 Mb/s in memory with PyAV, open that stream as the reference opens its temporary
+    file, decode every frame with motion-vector export while keeping every RGB frame and a dense float64
+    (H, W, 2) map per frame (-10000 everywhere, the normalised vectors written at their block centres), then for
+    each selected clip stack its maps to float32, pad to 24 frames and to a multiple of 16 pixels with -10000,
+    max-pool 16x16, zero what stayed below -1000, and finish with the package's `clip_motion_grid` (I-frame
+    interpolation and the bicubic resize to 20x36). Clip starts come from `select_clip_starts`, the reference's
+    rule. It holds about 17.5 MB per 6 fps frame of 720p video (6.3 GB per minute), so it is skipped on longer
+    videos. The encoder uses the same settings as (b), including `encoder_threads` (16 slices; the reference's
+    ffmpeg would pick min(cores, rows) + 1), so the two must give identical clips, which is checked.
+
+Each measurement runs in a fresh Python subprocess, so its peak RSS (VmHWM) is its own; the wall and CPU seconds
+cover the work only, after the imports. "RSS after imports" is what the imports alone cost (the package imports
+torch, torchvision and transformers). The table ends with the ratios and the targets, each marked PASS or FAIL.
+
+Usage:
+    python benchmarks/bench_video_processing.py                     # 1- and 10-minute videos (generation: ~20 min)
+    python benchmarks/bench_video_processing.py --quick             # 1-minute video only
+    python benchmarks/bench_video_processing.py --cache-dir ~/.cache/video_lavit_bench   # keep the videos
+    python -m cProfile -s cumtime benchmarks/bench_video_processing.py --child faithful --video VIDEO.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+WIDTH, HEIGHT, SOURCE_FPS = 1280, 720, 25
+# Settings of the reference's re-encoding and clip cutting (also `VideoClipReader`'s defaults).
+FPS, BIT_RATE, ENCODER_THREADS, NUM_FRAMES, MAX_CLIPS, GRID_SIZE = 6, 8_000_000, 16, 24, 16, (20, 36)
+EMPTY_VALUE = -10000.0
+RESULT_PREFIX = "BENCH_RESULT "
+
+PATHS = ("plain", "faithful", "no_reencode", "baseline")
+LABELS = {
+    "plain": "(a) plain PyAV decode (lower bound)",
+    "faithful": "(b) faithful VideoClipReader",
+    "no_reencode": "(c) VideoClipReader reencode=False",
+    "baseline": "(d) baseline: reference approach",
+}
+# Targets.
+MIN_SPEEDUP_OVER_BASELINE = 5.0
+MAX_FAITHFUL_PEAK_MB = 1000.0
+MAX_NO_REENCODE_OVER_PLAIN = 1.3
+MAX_PEAK_GROWTH = 1.2
+
+
+# ------------------------------------------------------------------------------------------------ child process
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmHWM: peak RSS, VmRSS: current RSS) in MB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    # Not Linux: ru_maxrss is the peak (kB on Linux, bytes on macOS).
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _clips_digest(clips) -> str:
+    """sha256 over (start frame, keyframe, motion tensor) of every clip."""
+    digest = hashlib.sha256()
+    for start_frame, keyframe, motion_vectors in clips:
+        digest.update(int(start_frame).to_bytes(8, "little"))
+        digest.update(keyframe.tobytes())
+        digest.update(motion_vectors.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _prepare_plain(video: str):
+    import av
+
+    def work() -> dict:
+        with av.open(video) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames = sum(1 for _ in container.decode(stream))
+        return {"frames": frames, "output": f"{frames} frames"}
+
+    return work
+
+
+def _prepare_reader(video: str, reencode: bool):
+    from video_lavit.processing.video_io import VideoClipReader
+
+    def work() -> dict:
+        if reencode:
+            reader = VideoClipReader(video, max_clips=MAX_CLIPS, progress=False)
+        else:
+            reader = VideoClipReader(video, reencode=False, progress=False)
+        with reader:
+            clips = list(reader)
+            frames = reader.info.num_frames
+        digest = _clips_digest((clip.start_frame, clip.keyframe, clip.motion_vectors) for clip in clips)
+        return {"clips": len(clips), "digest": digest, "output": f"{len(clips)} clips of {frames} frames"}
+
+    return work
+
+
+def _prepare_baseline(video: str):
+    import io
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from video_lavit.processing.clip_sampling import select_clip_starts
+    from video_lavit.processing.motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD, clip_motion_grid
+
+    def reencode_in_memory() -> bytes:
+        """The reference's ffmpeg command (fps filter, mpeg4 at 8 Mb/s, raw elementary stream), into a buffer."""
+        output = io.BytesIO()
+        encoder = None
+        encoded = 0
+        with av.open(video) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            graph = None
+
+            def encode(frame) -> None:
+                nonlocal encoder, encoded
+                if encoder is None:
+                    encoder = av.CodecContext.create("mpeg4", "w")
+                    encoder.width, encoder.height = frame.width, frame.height
+                    encoder.pix_fmt = "yuv420p"
+                    encoder.bit_rate = BIT_RATE
+                    encoder.time_base = Fraction(1, FPS)
+                    encoder.framerate = Fraction(FPS)
+                    encoder.thread_type = "SLICE"
+                    encoder.thread_count = ENCODER_THREADS
+                if frame is not None:
+                    # As ffmpeg: the encoder picks the picture types; timestamps count output frames.
+                    frame.pict_type = av.video.frame.PictureType.NONE
+                    frame.pts = encoded
+                    encoded += 1
+                for packet in encoder.encode(frame):
+                    output.write(bytes(packet))
+
+            def drain() -> None:
+                while True:
+                    try:
+                        encode(graph.pull())
+                    except (BlockingIOError, EOFError):
+                        return
+
+            for frame in container.decode(stream):
+                if graph is None:
+                    graph = av.filter.Graph()
+                    source = graph.add_buffer(
+                        width=frame.width, height=frame.height, format=frame.format.name, time_base=stream.time_base
+                    )
+                    graph.link_nodes(
+                        source, graph.add("fps", str(FPS)), graph.add("format", "yuv420p"), graph.add("buffersink")
+                    ).configure()
+                graph.push(frame)
+                drain()
+            graph.push(None)
+            drain()
+        encode(None)
+        return output.getvalue()
+
+    def decode_everything(data: bytes):
+        """Every frame as RGB, its dense float64 vector map, and the I-frame indices: what the reference keeps."""
+        std = np.asarray(MOTION_VECTOR_STD, dtype=np.float64) / MOTION_INPUT_SCALE
+        frames, motion_maps, intra_frames = [], [], []
+        with av.open(io.BytesIO(data), format="m4v") as container:
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            stream.codec_context.options = {"flags2": "+export_mvs"}
+            for frame in container.decode(stream):
+                height, width = frame.height, frame.width
+                motion_map = np.full((height, width, 2), EMPTY_VALUE, dtype=np.float64)
+                side_data = frame.side_data.get("MOTION_VECTORS")
+                vectors = side_data.to_ndarray() if side_data is not None else None
+                if vectors is not None and len(vectors):
+                    x = np.clip(vectors["dst_x"], 0, width - 1)
+                    y = np.clip(vectors["dst_y"], 0, height - 1)
+                    # (N, 2) pixels: source * motion / motion_scale, then in frame sizes, then in stds.
+                    pixels = vectors["source"][:, None] * np.stack([vectors["motion_x"], vectors["motion_y"]], axis=1)
+                    pixels = pixels / vectors["motion_scale"][:, None]
+                    motion_map[y, x] = pixels / np.array([width, height], dtype=np.float64) / std
+                if frame.pict_type == av.video.frame.PictureType.I:
+                    intra_frames.append(len(frames))
+                frames.append(frame.to_ndarray(format="rgb24"))
+                motion_maps.append(motion_map)
+        return frames, motion_maps, intra_frames
+
+    def pool_clip(motion_maps) -> torch.Tensor:
+        """One clip's dense maps -> [2, 24, 20, 36], padding and max-pooling at full resolution."""
+        dense = torch.stack([torch.from_numpy(m.transpose(2, 0, 1)) for m in motion_maps]).float()  # t h w c -> t c h w
+        num_valid, _, height, width = dense.shape
+        if num_valid < NUM_FRAMES:
+            padded = torch.full((NUM_FRAMES, 2, height, width), EMPTY_VALUE)
+            padded[:num_valid] = dense
+            dense = padded
+        dense = F.pad(dense, (0, -width % 16, 0, -height % 16), mode="constant", value=EMPTY_VALUE)
+        pooled = F.max_pool2d(dense, kernel_size=16, stride=16)
+        pooled[pooled < -1000] = 0.0
+        return clip_motion_grid(list(pooled.numpy()), NUM_FRAMES, GRID_SIZE)
+
+    def work() -> dict:
+        frames, motion_maps, intra_frames = decode_everything(reencode_in_memory())
+        starts = select_clip_starts(intra_frames, len(frames), num_frames=NUM_FRAMES, max_clips=MAX_CLIPS)
+        clips = [(start, frames[start], pool_clip(motion_maps[start : start + NUM_FRAMES])) for start in starts]
+        return {
+            "clips": len(clips),
+            "digest": _clips_digest(clips),
+            "output": f"{len(clips)} clips of {len(frames)} frames",
+        }
+
+    return work
+
+
+def _generate(video: str, seconds: float) -> None:
+    from video_lavit.processing.sample_video import make_sample_video
+
+    make_sample_video(video, width=WIDTH, height=HEIGHT, seconds=seconds, fps=SOURCE_FPS, codec="h264")
+
+
+def run_child(path_name: str, video: str) -> None:
+    """Measure one path on one video in this process and print the result as one JSON line."""
+    work = {
+        "plain": _prepare_plain,
+        "faithful": lambda v: _prepare_reader(v, reencode=True),
+        "no_reencode": lambda v: _prepare_reader(v, reencode=False),
+        "baseline": _prepare_baseline,
+    }[path_name](video)
+    rss_after_imports = _status_mb("VmRSS")
+    cpu_start = _cpu_seconds()
+    start = time.perf_counter()
+    result = work()
+    result["wall"] = time.perf_counter() - start
+    result["cpu"] = _cpu_seconds() - cpu_start
+    result["rss_after_imports_mb"] = rss_after_imports
+    result["peak_rss_mb"] = _status_mb("VmHWM")
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+# ----------------------------------------------------------------------------------------------- parent process
+def _child_command(*arguments: str) -> list[str]:
+    return [sys.executable, os.path.abspath(__file__), "--child", *arguments]
+
+
+def _frame_count(video: str) -> int:
+    import av
+
+    try:
+        with av.open(video) as container:
+            return container.streams.video[0].frames
+    except (av.FFmpegError, OSError, IndexError):
+        return -1
+
+
+def ensure_video(cache_dir: str, minutes: float, bytes_per_minute: float | None) -> str:
+    """The cached sample video of `minutes` minutes, generated (in a subprocess, with progress) if missing."""
+    path = os.path.join(cache_dir, f"sample_h264_{WIDTH}x{HEIGHT}_{SOURCE_FPS}fps_{minutes:g}min.mp4")
+    expected_frames = round(minutes * 60 * SOURCE_FPS)
+    if os.path.exists(path) and _frame_count(path) == expected_frames:
+        print(f"  reusing {path}", flush=True)
+        return path
+    partial = path[: -len(".mp4")] + ".partial.mp4"
+    print(f"  generating {minutes:g}-min video ({expected_frames} frames) -> {path}", flush=True)
+    start = time.perf_counter()
+    process = subprocess.Popen(_child_command("generate", "--video", partial, "--seconds", str(minutes * 60)))
+    last_report = start
+    while process.poll() is None:
+        time.sleep(1.0)
+        now = time.perf_counter()
+        if now - last_report >= 30:
+            last_report = now
+            size = os.path.getsize(partial) if os.path.exists(partial) else 0
+            estimate = f", ~{100 * size / (bytes_per_minute * minutes):.0f}%" if bytes_per_minute else ""
+            print(f"    {now - start:5.0f} s, {size / 1e6:6.1f} MB written{estimate}", flush=True)
+    if process.returncode != 0:
+        raise SystemExit(f"generating {partial} failed with exit status {process.returncode}")
+    os.replace(partial, path)
+    print(f"    done in {time.perf_counter() - start:.0f} s ({os.path.getsize(path) / 1e6:.1f} MB)", flush=True)
+    return path
+
+
+def measure(path_name: str, video: str, repeat: int) -> dict:
+    """Run one path in fresh subprocesses; the fastest wall time and the largest peak RSS over `repeat` runs."""
+    runs = []
+    for _ in range(repeat):
+        completed = subprocess.run(_child_command(path_name, "--video", video), capture_output=True, text=True)
+        lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+        if completed.returncode != 0 or not lines:
+            reason = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+            if completed.returncode in (-9, 137):
+                reason = "killed (out of memory?)"
+            return {"error": f"exit status {completed.returncode}: {reason}"}
+        runs.append(json.loads(lines[-1][len(RESULT_PREFIX) :]))
+    best = min(runs, key=lambda run: run["wall"])
+    best["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    return best
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _fmt(value: float | None, suffix: str = "x", digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _verdict(values: list[float | None], passes) -> str:
+    known = [value for value in values if value is not None]
+    if not known:
+        return "n/a "
+    return "PASS" if all(passes(value) for value in known) else "FAIL"
+
+
+def report(results: dict, minutes_list: list[float], skipped: dict) -> None:
+    import av
+
+    print()
+    print(
+        f"Video-LaVIT video reading: {WIDTH}x{HEIGHT} H.264 (libx264) {SOURCE_FPS} fps, {os.cpu_count()} CPUs, "
+        f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info}), Python {sys.version.split()[0]}"
+    )
+    header = (
+        f"{'video':<7}{'path':<38}{'wall s':>9}{'s/video-min':>13}{'cpu s':>9}{'cpu/wall':>10}"
+        f"{'RSS after imports MB':>22}{'peak RSS MB':>13}  output"
+    )
+    print(header)
+    print("-" * len(header))
+    for minutes in minutes_list:
+        for path_name in PATHS:
+            label = f"{minutes:g} min"
+            if (minutes, path_name) in skipped:
+                print(f"{label:<7}{LABELS[path_name]:<38}  skipped: {skipped[minutes, path_name]}")
+                continue
+            result = results.get((minutes, path_name))
+            if result is None:
+                continue
+            if "error" in result:
+                print(f"{label:<7}{LABELS[path_name]:<38}  failed: {result['error']}")
+                continue
+            print(
+                f"{label:<7}{LABELS[path_name]:<38}{result['wall']:9.2f}{result['wall'] / minutes:13.2f}"
+                f"{result['cpu']:9.2f}{result['cpu'] / result['wall']:10.2f}{result['rss_after_imports_mb']:22.0f}"
+                f"{result['peak_rss_mb']:13.0f}  {result['output']}"
+            )
+
+    def value(minutes, path_name, key):
+        result = results.get((minutes, path_name))
+        return None if result is None or "error" in result else result[key]
+
+    short, long = min(minutes_list), max(minutes_list)
+    speedups = {m: _ratio(value(m, "baseline", "wall"), value(m, "faithful", "wall")) for m in minutes_list}
+    faithful_over_plain = {m: _ratio(value(m, "faithful", "wall"), value(m, "plain", "wall")) for m in minutes_list}
+    no_reencode_over_plain = {
+        m: _ratio(value(m, "no_reencode", "wall"), value(m, "plain", "wall")) for m in minutes_list
+    }
+    faithful_peaks = {m: value(m, "faithful", "peak_rss_mb") for m in minutes_list}
+    growth = {
+        path_name: _ratio(value(long, path_name, "peak_rss_mb"), value(short, path_name, "peak_rss_mb"))
+        if long != short
+        else None
+        for path_name in ("plain", "faithful", "no_reencode")
+    }
+    same_output = {
+        m: value(m, "baseline", "digest") == value(m, "faithful", "digest")
+        for m in minutes_list
+        if value(m, "baseline", "digest") is not None and value(m, "faithful", "digest") is not None
+    }
+
+    def per_video(values: dict, suffix: str = "x", digits: int = 2) -> str:
+        return ", ".join(f"{m:g} min {_fmt(v, suffix, digits)}" for m, v in values.items())
+
+    growth_text = ", ".join(f"{name} {_fmt(v)}" for name, v in growth.items())
+    growth_label = f"peak RSS {long:g} min / {short:g} min"
+    print()
+    print("Ratios")
+    print(f"  {'faithful speedup over baseline (baseline / faithful wall)':<62}{per_video(speedups, digits=1)}")
+    print(f"  {'faithful / plain decode wall':<62}{per_video(faithful_over_plain)}")
+    print(f"  {'reencode=False / plain decode wall':<62}{per_video(no_reencode_over_plain)}")
+    print(f"  {growth_label:<62}{growth_text if long != short else 'n/a (needs two video lengths)'}")
+    for m, same in same_output.items():
+        print(f"  {f'faithful and baseline clips identical ({m:g} min)':<62}{'yes' if same else 'NO'}")
+    print()
+    print("Targets")
+    targets = [
+        (
+            f"faithful >= {MIN_SPEEDUP_OVER_BASELINE:g}x faster than baseline",
+            list(speedups.values()),
+            lambda v: v >= MIN_SPEEDUP_OVER_BASELINE,
+            per_video(speedups, digits=1),
+        ),
+        (
+            f"faithful peak RSS < {MAX_FAITHFUL_PEAK_MB:g} MB",
+            list(faithful_peaks.values()),
+            lambda v: v < MAX_FAITHFUL_PEAK_MB,
+            per_video(faithful_peaks, " MB", 0),
+        ),
+        (
+            f"reencode=False wall <= {MAX_NO_REENCODE_OVER_PLAIN:g}x plain decode",
+            list(no_reencode_over_plain.values()),
+            lambda v: v <= MAX_NO_REENCODE_OVER_PLAIN,
+            per_video(no_reencode_over_plain),
+        ),
+        (
+            f"{growth_label} <= {MAX_PEAK_GROWTH:g}x, every path",
+            list(growth.values()),
+            lambda v: v <= MAX_PEAK_GROWTH,
+            growth_text,
+        ),
+    ]
+    for description, values, passes, text in targets:
+        print(f"  {_verdict(values, passes)}  {description:<58}{text}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0], help="video lengths (default: 1 10)")
+    parser.add_argument("--quick", action="store_true", help="the 1-minute video only")
+    parser.add_argument("--cache-dir", help="where the videos are kept and reused (default: a deleted temp dir)")
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="paths to measure")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest is reported")
+    parser.add_argument(
+        "--baseline-max-minutes", type=float, default=1.0, help="skip the baseline on longer videos (default: 1)"
+    )
+    parser.add_argument("--child", choices=(*PATHS, "generate"), help=argparse.SUPPRESS)
+    parser.add_argument("--video", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child == "generate":
+        _generate(args.video, args.seconds)
+        return
+    if args.child:
+        run_child(args.child, args.video)
+        return
+
+    minutes_list = [1.0] if args.quick else sorted(set(args.minutes))
+    cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="video_lavit_bench_")
+    os.makedirs(cache_dir, exist_ok=True)
+    try:
+        print(f"Videos ({cache_dir}{'' if args.cache_dir else ', deleted at the end; --cache-dir keeps them'}):")
+        videos, bytes_per_minute = {}, None
+        for minutes in minutes_list:
+            videos[minutes] = ensure_video(cache_dir, minutes, bytes_per_minute)
+            bytes_per_minute = os.path.getsize(videos[minutes]) / minutes
+
+        results, skipped = {}, {}
+        for minutes in minutes_list:
+            for path_name in PATHS:
+                if path_name not in args.paths:
+                    continue
+                if path_name == "baseline" and minutes > args.baseline_max_minutes:
+                    frames = minutes * 60 * FPS
+                    gigabytes = frames * WIDTH * HEIGHT * (3 + 2 * 8) / 1e9
+                    skipped[minutes, path_name] = (
+                        f"would hold {frames:.0f} RGB frames and float64 maps, ~{gigabytes:.0f} GB"
+                    )
+                    continue
+                print(f"  measuring {LABELS[path_name]} on the {minutes:g}-min video ...", flush=True)
+                results[minutes, path_name] = measure(path_name, videos[minutes], args.repeat)
+        report(results, minutes_list, skipped)
+    finally:
+        if not args.cache_dir:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

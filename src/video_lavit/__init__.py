@@ -1,0 +1,36 @@
+"""Video-LaVIT (arXiv 2402.03161) for the Hugging Face stack: videos as keyframe and motion tokens.
+
+Importing the package registers its classes with the transformers Auto classes.
+"""
+
+from .errors import UnsupportedVideoError, VideoDecodeError, VideoLaVITError
+from .processing import (
+    VideoClip,
+    VideoClipReader,
+    VideoLaVITVideoProcessor,
+    iter_video_clips,
+    make_contact_sheet,
+    make_sample_video,
+    motion_to_arrow_image,
+    motion_to_hsv_image,
+)
+from .registration import register_auto_classes
+
+__version__ = "0.1.0"
+
+register_auto_classes()
+
+__all__ = [
+    "UnsupportedVideoError",
+    "VideoClip",
+    "VideoClipReader",
+    "VideoDecodeError",
+    "VideoLaVITError",
+    "VideoLaVITVideoProcessor",
+    "iter_video_clips",
+    "make_contact_sheet",
+    "make_sample_video",
+    "motion_to_arrow_image",
+    "motion_to_hsv_image",
+    "register_auto_classes",
+]

@@ -1,0 +1,25 @@
+"""Video I/O and processors: videos -> keyframes and motion-vector grids (SPEC section 1)."""
+
+from .clip_sampling import select_clip_starts
+from .motion_vectors import clip_motion_grid, pool_frame_motion_vectors
+from .sample_video import make_sample_video, sample_video_frames
+from .video_io import MOTION_VECTOR_CODECS, VideoClip, VideoClipReader, VideoStreamInfo, iter_video_clips
+from .video_processing_video_lavit import VideoLaVITVideoProcessor
+from .visualization import make_contact_sheet, motion_to_arrow_image, motion_to_hsv_image
+
+__all__ = [
+    "MOTION_VECTOR_CODECS",
+    "VideoClip",
+    "VideoClipReader",
+    "VideoLaVITVideoProcessor",
+    "VideoStreamInfo",
+    "clip_motion_grid",
+    "iter_video_clips",
+    "make_contact_sheet",
+    "make_sample_video",
+    "motion_to_arrow_image",
+    "motion_to_hsv_image",
+    "pool_frame_motion_vectors",
+    "sample_video_frames",
+    "select_clip_starts",
+]
