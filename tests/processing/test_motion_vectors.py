@@ -6,7 +6,14 @@ from video_lavit import VideoClipReader
 from video_lavit.processing import clip_motion_grid, pool_frame_motion_vectors
 from video_lavit.processing.motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD
 
-FIELDS = [("source", "<i4"), ("dst_x", "<i2"), ("dst_y", "<i2"), ("motion_x", "<i4"), ("motion_y", "<i4"), ("motion_scale", "<u2")]
+FIELDS = [
+    ("source", "<i4"),
+    ("dst_x", "<i2"),
+    ("dst_y", "<i2"),
+    ("motion_x", "<i4"),
+    ("motion_y", "<i4"),
+    ("motion_scale", "<u2"),
+]
 
 
 def vectors(rows):

@@ -92,9 +92,10 @@ def test_motion_pictures(sample_video):
     assert hsv.size == (72, 40) and hsv.mode == "RGB"
     arrows = motion_to_arrow_image(summary, clip.keyframe, size=(96, 64))
     assert arrows.size == (96, 64)
-    assert np.asarray(arrows).astype(int).sum() != np.asarray(
-        Image.fromarray(clip.keyframe).resize((96, 64), Image.BICUBIC)
-    ).astype(int).sum()
+    assert (
+        np.asarray(arrows).astype(int).sum()
+        != np.asarray(Image.fromarray(clip.keyframe).resize((96, 64), Image.BICUBIC)).astype(int).sum()
+    )
     sheet = make_contact_sheet([clip.keyframe], [clip.motion_vectors])
     assert sheet.height == 160 and sheet.width > 3 * 200
     # Uniform rightward motion is drawn red (hue 0) at full brightness.

@@ -64,9 +64,10 @@ def pool_frame_motion_vectors(
 
     source = motion_vectors["source"].astype(np.int64)
     # (N, 2) in pixels, float64 as numpy's true division of integers gives.
-    displacement = np.stack(
-        [source * motion_vectors["motion_x"], source * motion_vectors["motion_y"]], axis=1
-    ) / motion_vectors["motion_scale"].astype(np.int64)[:, None]
+    displacement = (
+        np.stack([source * motion_vectors["motion_x"], source * motion_vectors["motion_y"]], axis=1)
+        / motion_vectors["motion_scale"].astype(np.int64)[:, None]
+    )
     std = np.asarray(motion_std, dtype=np.float64) / input_scale
     values = (displacement / np.array([width, height], dtype=np.float64) / std).astype(np.float32)
 

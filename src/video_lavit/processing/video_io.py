@@ -24,6 +24,30 @@ Deliberate differences from the reference:
   vectors are whatever the codec exported (exact for MPEG-4 streams with GOP 12 and no B-frames at 6 fps,
   approximate otherwise). Codecs that export vectors: MPEG-4 Part 2, H.264, MPEG-1/2 video and H.263. HEVC, VP8, VP9,
   AV1 and intra-only codecs (MJPEG, ...) export none: use the default re-encoding for those.
+
+Damaged input. FFmpeg conceals most damage (the reference's ffmpeg command line would go on and re-encode the
+concealed frames), which would give silently wrong clips, so every sign of damage FFmpeg reports raises a
+`VideoDecodeError` naming the file, where the damage is and what to do:
+- MP4/MOV (ISO BMFF) files: before anything is decoded, the top-level boxes are walked; a `moov`, `mdat` or `moof`
+  box that runs past the end of the file, or a missing `moov`, means the file is truncated.
+- packets the demuxer flags as corrupt (a partial last packet of a truncated file, MPEG-TS continuity errors, ...);
+- errors the decoder returns; for H.264 and HEVC also frames it flags as concealed, once the stream has produced a
+  clean frame (frames before the first clean one are the normal start of a stream cut mid-GOP). FFmpeg's MPEG-4
+  decoder flags valid slice-threaded frames too, so for the other codecs the flag is not used;
+- AVI files whose index lists frames the demuxer never returned (it skips what follows damaged data);
+- a video track whose packets stop more than a second short of the duration its header declares (Matroska/WebM
+  `DURATION` tags, which FFmpeg and mkvmerge write; AVI frame counts): the end was cut off, or the demuxer lost
+  the rest of the file after damage in the middle;
+- timestamps that jump far beyond the video's length, or that spread the frames so thinly (a damaged frame rate in
+  a header) that the `fps` filter would repeat each one thousands of times: the re-encoding would take hours.
+Damage that leaves the bitstream decodable without an error (e.g. a few garbled bytes inside a CABAC-coded H.264
+slice or in an MPEG-4 frame, a cut at a packet boundary of an MPEG-TS file, the last second of a Matroska file) cannot
+be told from a valid stream and is not detected.
+
+Other inputs that cannot be used raise `UnsupportedVideoError`: no video stream (or only cover art), a still image,
+a video too short to give one frame at `fps`, a codec FFmpeg cannot decode, and a frame size that changes
+mid-stream. Of several video streams, the one ffmpeg's command line would pick is read: the largest, default ones
+first, never an attached picture.
 """
 
 from __future__ import annotations
@@ -115,27 +139,45 @@ def describe_video_input(video: VideoInput) -> str:
 
 def _open_container(video: VideoInput, name: str) -> av.container.InputContainer:
     if isinstance(video, dict):
-        if video.get("bytes"):
-            video = video["bytes"]
-        elif video.get("path"):
-            video = video["path"]
+        data, path = video.get("bytes"), video.get("path")
+        if data is not None and not isinstance(data, (bytes, bytearray)):
+            raise VideoDecodeError(
+                f"{name}: the video row's 'bytes' is a {type(data).__name__}, not bytes; pass the file's bytes."
+            )
+        if data:
+            video = data
+        elif path:
+            video = path
         else:
             raise VideoDecodeError(f"{name}: the video row has neither 'bytes' nor 'path'; pass a file or its bytes.")
     if isinstance(video, (str, os.PathLike)):
         path = os.fspath(video)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not path:
+            raise VideoDecodeError("an empty path was given; pass the path of a video file.")
         if not os.path.exists(path):
             raise VideoDecodeError(f"{path}: no such file; check the path.")
         if os.path.isdir(path):
             raise VideoDecodeError(f"{path}: is a directory; pass a video file.")
         if os.path.getsize(path) == 0:
             raise VideoDecodeError(f"{path}: the file is empty; re-download or re-export the video.")
+        try:
+            with open(path, "rb") as file:
+                _check_iso_bmff_boxes(file, name)
+        except OSError as error:
+            raise VideoDecodeError(f"{path}: could not be read ({error}); check the file's permissions.") from error
         source = path
     elif isinstance(video, (bytes, bytearray)):
         if len(video) == 0:
             raise VideoDecodeError(f"{name}: no bytes were given; pass a non-empty video.")
         source = io.BytesIO(video)
+        _check_iso_bmff_boxes(source, name)
+    elif isinstance(video, io.TextIOBase):
+        raise VideoDecodeError(f"{name}: the file object is open in text mode; open the video with open(path, 'rb').")
     elif hasattr(video, "read"):
         source = video
+        _check_iso_bmff_boxes(source, name)
     else:
         raise VideoDecodeError(
             f"{name}: cannot read a {type(video).__name__} as a video; pass a path, bytes or a binary file object."
@@ -143,7 +185,9 @@ def _open_container(video: VideoInput, name: str) -> av.container.InputContainer
     try:
         return av.open(source, mode="r", metadata_errors="ignore")
     except av.FFmpegError as error:
-        raise VideoDecodeError(f"{name}: not a readable video ({_reason(error)}); check that it is a video file.") from error
+        raise VideoDecodeError(
+            f"{name}: not a readable video ({_reason(error)}); check that it is a video file."
+        ) from error
     except (OSError, ValueError, TypeError) as error:
         raise VideoDecodeError(f"{name}: could not be opened ({error}); check that it is a video file.") from error
 
@@ -152,11 +196,110 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
+# Box types that can open an ISO BMFF (MP4, MOV, M4V, 3GP) file, and what the boxes whose loss matters hold.
+_ISO_BMFF_FIRST_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
+_ISO_BMFF_ESSENTIAL_BOXES = {
+    b"moov": "the index of the frames",
+    b"mdat": "the encoded frames",
+    b"moof": "a fragment's index",
+}
+
+
+def _check_iso_bmff_boxes(file: BinaryIO, name: str) -> None:
+    """Raise `VideoDecodeError` if `file` is an MP4/MOV whose top-level boxes show it is truncated.
+
+    FFmpeg reads a truncated MP4 whose index (`moov`) is at the front without an error and silently stops early, so
+    the size each top-level box declares is checked against the size of the file. Only box headers are read, and
+    the file position is restored. Files that are not ISO BMFF, or that cannot seek, are left to FFmpeg.
+    """
+    try:
+        if not file.seekable():
+            return
+        start = file.tell()
+    except (AttributeError, OSError, ValueError):
+        return
+    try:
+        problem = _iso_bmff_problem(file)
+    except (OSError, ValueError):
+        problem = None
+    finally:
+        try:
+            file.seek(start)
+        except (OSError, ValueError):
+            pass
+    if problem is not None:
+        raise VideoDecodeError(f"{name}: {problem}")
+
+
+def _iso_bmff_problem(file: BinaryIO) -> str | None:
+    size = file.seek(0, io.SEEK_END)
+    file.seek(0)
+    head = file.read(8)
+    if not isinstance(head, bytes) or len(head) < 8 or head[4:8] not in _ISO_BMFF_FIRST_BOXES:
+        return None
+    position, seen = 0, set()
+    while position + 8 <= size:
+        file.seek(position)
+        header = file.read(16)
+        box_size, box_type, header_size = int.from_bytes(header[:4], "big"), header[4:8], 8
+        if box_size == 1 and len(header) == 16:
+            box_size, header_size = int.from_bytes(header[8:16], "big"), 16
+        elif box_size == 0:  # the last box, up to the end of the file
+            box_size = size - position
+        if box_size < header_size or not all(32 <= byte < 127 or byte == 0xA9 for byte in box_type):
+            return None  # not a box structure this walk understands: FFmpeg will judge
+        seen.add(box_type)
+        end = position + box_size
+        if end > size:
+            if box_type not in _ISO_BMFF_ESSENTIAL_BOXES:
+                return None
+            return (
+                f"the file is truncated: its '{box_type.decode('latin-1')}' box "
+                f"({_ISO_BMFF_ESSENTIAL_BOXES[box_type]}) starts at byte {position} and declares {box_size} bytes, "
+                f"but the file ends at byte {size} ({end - size} bytes missing). The download or recording was "
+                "interrupted; re-download or re-export the video."
+            )
+        position = end
+    if b"moov" in seen:
+        return None
+    found = ", ".join(sorted(box.decode("latin-1") for box in seen))
+    return (
+        f"the MP4/MOV file has no 'moov' box (the index of its frames; boxes found: {found}), so its frames cannot "
+        "be located. The recording or download was probably interrupted before the index was written (or this is "
+        "a media segment without its initialisation segment); re-download or re-export the video."
+    )
+
+
+_ATTACHED_PIC = av.stream.Disposition.attached_pic
+_DEFAULT_DISPOSITION = av.stream.Disposition.default
+
+
 def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
         raise UnsupportedVideoError(f"{name}: has no video stream (found: {', '.join(kinds)}); pass a video file.")
-    return container.streams.video[0]
+    videos = [stream for stream in container.streams.video if not stream.disposition & _ATTACHED_PIC]
+    if not videos:
+        raise UnsupportedVideoError(
+            f"{name}: has no video stream, only cover art (an attached picture); pass a video file."
+        )
+
+    def score(stream):  # ffmpeg's command line picks the largest video stream, default-flagged ones first
+        width, height = (stream.codec_context.width, stream.codec_context.height) if stream.codec_context else (0, 0)
+        return width * height + 5_000_000 * bool(stream.disposition & _DEFAULT_DISPOSITION)
+
+    stream = max(videos, key=score)  # the first of equals, as ffmpeg
+    if stream.codec_context is None:
+        raise UnsupportedVideoError(
+            f"{name}: FFmpeg has no decoder for its video stream: the file is damaged or uses a codec this build of "
+            "FFmpeg cannot decode; re-encode it to a common codec (e.g. H.264) first."
+        )
+    return stream
+
+
+def _frame_shape(frame: av.VideoFrame) -> tuple[int, int, str]:
+    """Size and memory layout of a frame (yuvj formats are the yuv ones with full range: same layout)."""
+    return frame.width, frame.height, frame.format.name.replace("yuvj", "yuv")
 
 
 def _rotation_filters(rotation: int) -> list[tuple[str, str | None]]:
@@ -169,6 +312,175 @@ def _rotation_filters(rotation: int) -> list[tuple[str, str | None]]:
     if abs(clockwise - 270) < 1:
         return [("transpose", "cclock")]
     return []
+
+
+# A video track may stop this many seconds short of the duration its header declares before it counts as truncated
+# (valid VFR AVI files end a few empty "dropped frame" chunks short of their declared frame count).
+_TRUNCATION_TOLERANCE_SECONDS = 1.0
+# Decoders whose "corrupt frame" flag means damage. FFmpeg's MPEG-4 Part 2 decoder (and the other codecs built on
+# its error resilience) flags valid frames of slice-threaded MPEG-4 as damaged, so there the flag is ignored and only
+# decoder errors count.
+_CORRUPT_FLAG_CODECS = frozenset({"h264", "hevc"})
+# Consecutive frames further apart than this many seconds (or than twice the container's declared duration, if that
+# is longer) mean a damaged timestamp: the `fps` filter would fill the gap with hours of repeated frames.
+_MAX_FRAME_GAP_SECONDS = 600.0
+# A damaged frame rate in a header (e.g. an AVI whose frames each "last" days) makes the `fps` filter repeat every
+# frame millions of times: the re-encoding may make at most this many frames per decoded source frame, beyond the
+# first four hours' worth of frames.
+_MAX_OUTPUT_FRAMES_PER_SOURCE_FRAME = 1000
+_FREE_OUTPUT_SECONDS = 4 * 3600
+_ADVICE = "Re-download or re-export the video (or re-encode what is readable with ffmpeg first)."
+
+
+def _parse_duration_tag(value: object) -> float | None:
+    """Seconds in a Matroska `DURATION` tag (`HH:MM:SS.fffffffff`), or None."""
+    try:
+        hours, minutes, seconds = str(value).strip().split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
+class _DamageCheck:
+    """Watches one stream's packets and frames for damage that FFmpeg reports but conceals (see the module notes).
+
+    Only reads flags and timestamps, so the frames that come out are exactly those of `container.decode(stream)`.
+    """
+
+    def __init__(self, name: str, stream: av.video.stream.VideoStream, output_fps: int | None = None):
+        self.name = name
+        self.stream = stream
+        self.output_fps = output_fps
+        self.first_frame_time: float | None = None
+        self.trust_corrupt_flag = stream.codec_context.name in _CORRUPT_FLAG_CODECS
+        self.packets = 0
+        self.data_packets = 0
+        # Byte positions of the packets read, to find the first one an AVI's index lists but the demuxer lost.
+        self.positions: set[int | None] | None = set() if stream.container.format.name == "avi" else None
+        self.frames = 0
+        self.clean_frame_seen = False
+        self.position: int | None = None
+        self.time: float | None = None
+        self.end_time: float | None = None
+        self.frame_time: float | None = None
+        declared = stream.container.duration / av.time_base if stream.container.duration else 0.0
+        self.max_frame_gap = max(_MAX_FRAME_GAP_SECONDS, 2 * declared)
+
+    def demux(self, container: av.container.InputContainer) -> Iterator[av.Packet]:
+        """`container.demux(stream)`, checking every packet (the final flush packet included, unchecked)."""
+        for packet in container.demux(self.stream):
+            if packet.size or packet.pts is not None or packet.dts is not None:
+                self._check_packet(packet)
+            yield packet
+
+    def decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        """`packet.decode()`, turning decoder errors and concealed frames into `VideoDecodeError`."""
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as error:
+            raise VideoDecodeError(
+                f"{self.name}: decoding failed {self.where()} ({_reason(error)}); the file is damaged. {_ADVICE}"
+            ) from error
+        for frame in frames:
+            self.frames += 1
+            if not (frame.is_corrupt and self.trust_corrupt_flag):
+                self.clean_frame_seen = True
+            elif self.clean_frame_seen:  # corrupt frames before the first clean one: a stream cut mid-GOP
+                when = f" at {frame.time:.2f} s" if frame.time is not None else ""
+                raise VideoDecodeError(
+                    f"{self.name}: video frame {self.frames - 1}{when} is damaged (the decoder concealed errors in "
+                    f"it, so its pixels and motion would be wrong; last packet read {self.where()}). {_ADVICE}"
+                )
+            if frame.pts is not None and frame.time_base:
+                time = float(frame.pts * frame.time_base)
+                if self.frame_time is not None and time - self.frame_time > self.max_frame_gap:
+                    raise VideoDecodeError(
+                        f"{self.name}: the timestamps jump from {self.frame_time:.2f} s to {time:.2f} s between video "
+                        f"frames {self.frames - 2} and {self.frames - 1} ({self.where()}), far beyond the length of "
+                        "the video: a timestamp is damaged. Re-download the video, or re-encode it with ffmpeg first "
+                        "(its command line corrects MPEG-TS/PS timestamp discontinuities)."
+                    )
+                self.frame_time = time
+                if self.first_frame_time is None:
+                    self.first_frame_time = time
+                self._check_output_budget(time)
+        return frames
+
+    def _check_output_budget(self, time: float) -> None:
+        """Refuse timestamps that would make the `fps` filter repeat frames for days (see the constants above)."""
+        if not self.output_fps:
+            return
+        output_frames = (time - self.first_frame_time) * self.output_fps
+        budget = max(_FREE_OUTPUT_SECONDS * self.output_fps, _MAX_OUTPUT_FRAMES_PER_SOURCE_FRAME * self.frames)
+        if output_frames > budget:
+            raise VideoDecodeError(
+                f"{self.name}: its timestamps spread {self.frames} frames over {time - self.first_frame_time:.0f} s "
+                f"(frame {self.frames - 1} is at {time:.0f} s, {self.where()}), which would repeat each frame about "
+                f"{output_frames / self.frames:.0f} times at {self.output_fps} fps: the frame rate or a timestamp in "
+                "the file is damaged. Re-download the video, or re-encode it with ffmpeg at a fixed frame rate first "
+                "(e.g. ffmpeg -i IN -r 25 -c:v libx264 OUT.mp4)."
+            )
+
+    def _check_packet(self, packet: av.Packet) -> None:
+        self.packets += 1
+        self.data_packets += packet.size > 0
+        self.position = packet.pos if packet.pos is not None and packet.pos >= 0 else None
+        if self.positions is not None:
+            self.positions.add(self.position)
+        timestamp = packet.pts if packet.pts is not None else packet.dts
+        time_base = packet.time_base or self.stream.time_base
+        if timestamp is not None and time_base:
+            self.time = float(timestamp * time_base)
+            end = float((timestamp + max(packet.duration or 0, 0)) * time_base)
+            self.end_time = end if self.end_time is None else max(self.end_time, end)
+        if packet.is_corrupt:
+            raise VideoDecodeError(
+                f"{self.name}: video packet {self.packets - 1} {self.where()} is incomplete or damaged (the demuxer "
+                f"flagged it as corrupt; a truncated file ends like this). {_ADVICE}"
+            )
+
+    def where(self) -> str:
+        """Where the last packet read lies, for messages."""
+        parts = [f"byte {self.position}"] if self.position is not None else []
+        if self.time is not None:
+            parts.append(f"{self.time:.2f} s")
+        return f"near {', '.join(parts)}" if parts else "at the start of the stream"
+
+    def declared_duration(self) -> float | None:
+        """Seconds of video the header declares where that is reliable: Matroska's `DURATION` tag, AVI's length."""
+        stream = self.stream
+        metadata = getattr(stream, "metadata", None) or {}
+        tag = next((value for key, value in metadata.items() if key.upper() == "DURATION"), None)
+        if tag is not None:
+            return _parse_duration_tag(tag)
+        if stream.container.format.name == "avi" and stream.frames and stream.time_base:
+            return float(stream.frames * stream.time_base)  # AVI: frames counted in units of the time base
+        return None
+
+    def finish(self) -> None:
+        """After the last packet: packets the file's index lists but the demuxer never returned were lost to damage,
+        and a track whose packets stop well short of its declared duration lost its end."""
+        if self.stream.container.format.name == "avi":
+            # An AVI's idx1 lists every non-empty chunk; after damage the demuxer resynchronises and skips some.
+            indexed = [entry for entry in self.stream.index_entries if entry.size > 0]
+            if len(indexed) > 1 and self.data_packets < len(indexed):
+                # An index entry points at the chunk's 8-byte header, a packet at its payload.
+                read = self.positions
+                lost = next((entry for entry in indexed if entry.pos not in read and entry.pos + 8 not in read), None)
+                where = f"; the first lost one is at byte {lost.pos}" if lost is not None else ""
+                raise VideoDecodeError(
+                    f"{self.name}: the file is damaged: its index lists {len(indexed)} video frames, but only "
+                    f"{self.data_packets} could be read (the others are lost in damaged data{where}). {_ADVICE}"
+                )
+        declared = self.declared_duration()
+        if declared is None or self.end_time is None:
+            return
+        if declared - self.end_time > _TRUNCATION_TOLERANCE_SECONDS:
+            raise VideoDecodeError(
+                f"{self.name}: the file is truncated or damaged: its header declares {declared:.2f} s of video, but "
+                f"its packets stop at {self.end_time:.2f} s ({self.where()}); the rest cannot be read. Re-download "
+                "or re-export the video."
+            )
 
 
 class _PacketSpool:
@@ -264,7 +576,8 @@ class VideoClipReader:
         except av.FFmpegError as error:
             self.close()
             raise VideoDecodeError(
-                f"{self.name}: decoding failed ({_reason(error)}); the file is damaged or not a supported video."
+                f"{self.name}: reading the video failed ({_reason(error)}); the file is damaged or not a supported "
+                "video."
             ) from error
         except BaseException:
             self.close()
@@ -297,10 +610,14 @@ class VideoClipReader:
         duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
         if duration is None and stream.container.duration:
             duration = stream.container.duration / av.time_base
-        total = stream.frames or (int(duration * float(stream.average_rate)) if duration and stream.average_rate else None)
+        total = stream.frames or (
+            int(duration * float(stream.average_rate)) if duration and stream.average_rate else None
+        )
         if progress is None:
             progress = duration is not None and duration > _PROGRESS_MIN_SECONDS
-        return tqdm(total=total, unit="frame", desc=os.path.basename(self.name)[:40], disable=not progress, leave=False)
+        return tqdm(
+            total=total, unit="frame", desc=os.path.basename(self.name)[:40], disable=not progress, leave=False
+        )
 
     def _transcode(self, container, stream, fps, bit_rate, encoder_threads, progress):
         stream.thread_type = "AUTO"
@@ -315,6 +632,8 @@ class VideoClipReader:
         next_pts = None
         step = int(round(1 / (float(stream.average_rate or 25) * stream.time_base))) if stream.time_base else 1
         encoded = 0
+        decoded = 0
+        first_shape = None
 
         def encode(frame):
             nonlocal encoder, spool, encoded
@@ -332,25 +651,53 @@ class VideoClipReader:
             for packet in packets:
                 spool.append(packet)
 
+        check = _DamageCheck(self.name, stream, output_fps=fps)
         with self._progress_bar(stream, progress) as bar:
-            for frame in container.decode(stream):
-                bar.update(1)
-                if graph is None:
-                    graph = self._filter_graph(frame, stream, fps)
-                if frame.pts is None:
-                    frame.pts = next_pts if next_pts is not None else start_offset
-                next_pts = frame.pts + step
-                frame.pts -= start_offset
-                graph.push(frame)
-                encoded = self._drain(graph, encode, encoded)
+            for source_packet in check.demux(container):
+                for frame in check.decode(source_packet):
+                    bar.update(1)
+                    if graph is None:
+                        graph = self._filter_graph(frame, stream, fps)
+                        first_shape = _frame_shape(frame)
+                    elif _frame_shape(frame) != first_shape:
+                        raise self._shape_change_error(first_shape, frame, decoded)
+                    decoded += 1
+                    if frame.pts is None:
+                        frame.pts = next_pts if next_pts is not None else start_offset
+                    next_pts = frame.pts + step
+                    frame.pts -= start_offset
+                    graph.push(frame)
+                    encoded = self._drain(graph, encode, encoded)
+        check.finish()
         if graph is None:
-            raise VideoDecodeError(f"{self.name}: no video frame could be decoded; the file is empty or damaged.")
+            what = f"none of its {check.packets} video packets" if check.packets else "it has no video packet, so none"
+            raise VideoDecodeError(f"{self.name}: {what} could be decoded to a frame; the file is empty or damaged.")
         graph.push(None)
         self._drain(graph, encode, encoded)
         if encoder is not None:
             for packet in encoder.encode(None):
                 spool.append(packet)
-        return spool or _PacketSpool("mpeg4"), frame_rate
+        if spool is None or len(spool) == 0:
+            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+                raise UnsupportedVideoError(
+                    f"{self.name}: is a still image ({stream.codec_context.name}), not a video; pass a video file."
+                )
+            raise UnsupportedVideoError(
+                f"{self.name}: the video is too short: its {check.frames} frame(s) give no frame at {fps} fps (the "
+                "reference's ffmpeg re-encoding gives an empty stream as well); pass a longer video."
+            )
+        return spool, frame_rate
+
+    def _shape_change_error(self, first_shape, frame, index: int) -> UnsupportedVideoError:
+        # The filter graph and the encoder are set up for the first frame's size and pixel layout; a frame of another
+        # shape would be misread. (ffmpeg's command line rescales such frames to the first size, -autoscale.)
+        width, height, layout = first_shape
+        when = f" at {frame.time:.2f} s" if frame.time is not None else ""
+        return UnsupportedVideoError(
+            f"{self.name}: the frame size changes mid-stream, from {width}x{height} ({layout}) to {frame.width}x"
+            f"{frame.height} ({frame.format.name}) at frame {index}{when}, which is not supported; re-encode the "
+            "video to one size first (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4, which rescales to the first size)."
+        )
 
     @staticmethod
     def _drain(graph, encode, encoded: int) -> int:
@@ -395,11 +742,13 @@ class VideoClipReader:
             width=stream.codec_context.width,
             height=stream.codec_context.height,
         )
+        check = _DamageCheck(self.name, stream)
         with self._progress_bar(stream, progress) as bar:
-            for packet in container.demux(stream):
+            for packet in check.demux(container):
                 if packet.size:
                     spool.append(packet)
                     bar.update(1)
+        check.finish()
         frame_rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         return spool, Fraction(frame_rate)
 
@@ -428,14 +777,29 @@ class VideoClipReader:
         decoder = self._decoder()
         keyframe = None
         grids: list[np.ndarray] = []
+        clean_frame_seen = False
 
         def take(frames):
-            nonlocal keyframe
+            nonlocal keyframe, clean_frame_seen
             for frame in frames:
                 if len(grids) == self.num_frames:
                     return
+                if not (frame.is_corrupt and spool.codec_name in _CORRUPT_FLAG_CODECS):
+                    clean_frame_seen = True
+                elif clean_frame_seen:
+                    raise VideoDecodeError(
+                        f"{self.name}: frame {start_frame + len(grids)} of the stream is damaged (the decoder "
+                        f"concealed errors in it, so its motion would be wrong). {_ADVICE}"
+                    )
                 if keyframe is None:
                     keyframe = frame.to_ndarray(format="rgb24")
+                elif (frame.height, frame.width) != keyframe.shape[:2]:
+                    height, width = keyframe.shape[:2]
+                    raise UnsupportedVideoError(
+                        f"{self.name}: the frame size changes mid-stream, from {width}x{height} to {frame.width}x"
+                        f"{frame.height} in the clip at frame {start_frame}, which is not supported; use "
+                        "reencode=True, or re-encode the video to one size first."
+                    )
                 side_data = frame.side_data.get("MOTION_VECTORS")
                 vectors = side_data.to_ndarray() if side_data is not None else None
                 grids.append(
@@ -448,10 +812,13 @@ class VideoClipReader:
             take(decoder.decode(None))
         except av.FFmpegError as error:
             raise VideoDecodeError(
-                f"{self.name}: decoding frame {start_frame} onwards failed ({_reason(error)}); the file is damaged."
+                f"{self.name}: decoding the clip at frame {start_frame} failed ({_reason(error)}); the file is "
+                f"damaged. {_ADVICE}"
             ) from error
         if keyframe is None:
-            raise VideoDecodeError(f"{self.name}: the clip at frame {start_frame} decodes to no frame; the file is damaged.")
+            raise VideoDecodeError(
+                f"{self.name}: the clip at frame {start_frame} decodes to no frame; the file is damaged."
+            )
         return VideoClip(
             keyframe=keyframe,
             motion_vectors=clip_motion_grid(grids, self.num_frames, self.grid_size),
@@ -469,8 +836,9 @@ class VideoClipReader:
 
     def close(self) -> None:
         """Delete the temporary file of encoded packets."""
-        if self._spool is not None:
-            self._spool.close()
+        spool = getattr(self, "_spool", None)  # None too when __init__ failed before creating it
+        if spool is not None:
+            spool.close()
             self._spool = None
 
     def __enter__(self) -> VideoClipReader:

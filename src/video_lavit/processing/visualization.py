@@ -50,7 +50,9 @@ def motion_to_hsv_image(
         [
             (angle * 255).astype(np.uint8),
             np.full_like(magnitude, 255, dtype=np.uint8),
-            (np.clip(magnitude / scale, 0, 1) * 255).astype(np.uint8) if scale > 0 else np.zeros_like(magnitude, np.uint8),
+            (np.clip(magnitude / scale, 0, 1) * 255).astype(np.uint8)
+            if scale > 0
+            else np.zeros_like(magnitude, np.uint8),
         ],
         axis=-1,
     )
