@@ -3,7 +3,8 @@
 Importing the package registers its classes with the transformers Auto classes.
 """
 
-from .errors import UnsupportedVideoError, VideoDecodeError, VideoLaVITError
+from .conversion import convert_motion_tokenizer
+from .errors import CheckpointConversionError, UnsupportedVideoError, VideoDecodeError, VideoLaVITError
 from .processing import (
     VideoClip,
     VideoClipReader,
@@ -15,12 +16,18 @@ from .processing import (
     motion_to_hsv_image,
 )
 from .registration import register_auto_classes
+from .tokenizers import VectorQuantizer, VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
 
 __version__ = "0.1.0"
 
 register_auto_classes()
 
 __all__ = [
+    "CheckpointConversionError",
+    "VectorQuantizer",
+    "VideoLaVITMotionTokenizer",
+    "VideoLaVITMotionTokenizerConfig",
+    "convert_motion_tokenizer",
     "UnsupportedVideoError",
     "VideoClip",
     "VideoClipReader",

@@ -20,9 +20,8 @@ from safetensors.torch import save_file
 
 from .errors import VideoLaVITError
 from .processing.sample_video import make_sample_video
-from .processing.video_io import describe_video_input
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
-from .processing.visualization import make_contact_sheet
+from .processing.visualization import clip_motion_summary, make_contact_sheet, motion_to_hsv_image
 
 SAMPLE_VIDEO_NAME = "video_lavit_sample.mp4"
 
@@ -37,8 +36,19 @@ def _output_stem(video: str, used: set[str]) -> str:
     return candidate
 
 
-def tokenize_video(processor: VideoLaVITVideoProcessor, video: str, output_dir: str, stem: str, **options) -> dict:
-    """Process one video; write `<stem>.safetensors` and `<stem>.png` into `output_dir`; return a summary row."""
+def tokenize_video(
+    processor: VideoLaVITVideoProcessor,
+    video: str,
+    output_dir: str,
+    stem: str,
+    motion_tokenizer=None,
+    **options,
+) -> dict:
+    """Process one video; write `<stem>.safetensors` and `<stem>.png` into `output_dir`; return a summary row.
+
+    With a `motion_tokenizer`, the 135 motion token ids per clip are added (`motion_token_ids`), and the contact
+    sheet shows the motion decoded from them beside the original.
+    """
     started = time.perf_counter()
     keyframes, pixel_values, motions, starts, times, valid = [], [], [], [], [], []
     with processor.clip_reader(video, **options) as reader:
@@ -69,10 +79,21 @@ def tokenize_video(processor: VideoLaVITVideoProcessor, video: str, output_dir: 
         "intra_frames": json.dumps(info.intra_frames),
         "processor_config": processor.to_json_string(),
     }
+    extra_tiles = None
+    if motion_tokenizer is not None:
+        motion_batch = tensors["motion_vectors"].to(motion_tokenizer.device, motion_tokenizer.dtype)
+        with torch.no_grad():
+            token_ids = motion_tokenizer.encode(motion_batch).indices
+            decoded = motion_tokenizer.decode(token_ids).float().cpu()
+        tensors["motion_token_ids"] = token_ids.cpu()
+        extra_tiles = []
+        for clip_motion, clip_decoded in zip(motions, decoded):
+            scale = float(clip_motion_summary(clip_motion).__abs__().max()) or None
+            extra_tiles.append([motion_to_hsv_image(clip_motion_summary(clip_decoded), max_magnitude=scale)])
     tensor_path = os.path.join(output_dir, f"{stem}.safetensors")
     save_file(tensors, tensor_path, metadata=metadata)
     sheet_path = os.path.join(output_dir, f"{stem}.png")
-    make_contact_sheet(keyframes, motions).save(sheet_path)
+    make_contact_sheet(keyframes, motions, extra_rows=extra_tiles).save(sheet_path)
     return {
         "video": video,
         "clips": len(motions),
@@ -107,6 +128,11 @@ def run_tokenize(args: argparse.Namespace) -> int:
     processor = (
         VideoLaVITVideoProcessor.from_pretrained(args.processor) if args.processor else VideoLaVITVideoProcessor()
     )
+    motion_tokenizer = None
+    if args.motion_tokenizer:
+        from .tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+
+        motion_tokenizer = VideoLaVITMotionTokenizer.from_pretrained(args.motion_tokenizer).eval()
     options = {"progress": False if args.quiet else None}
     if args.max_clips is not None:
         options["max_clips"] = None if args.max_clips == 0 else args.max_clips
@@ -118,7 +144,8 @@ def run_tokenize(args: argparse.Namespace) -> int:
     rows, failures, used = [], 0, set()
     for video in videos:
         try:
-            rows.append(tokenize_video(processor, video, args.output_dir, _output_stem(video, used), **options))
+            stem = _output_stem(video, used)
+            rows.append(tokenize_video(processor, video, args.output_dir, stem, motion_tokenizer, **options))
         except VideoLaVITError as error:
             failures += 1
             print(f"error: {error}", file=sys.stderr)
@@ -127,8 +154,22 @@ def run_tokenize(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def run_convert_motion_tokenizer(args: argparse.Namespace) -> int:
+    from .conversion.motion_tokenizer import convert_motion_tokenizer
+
+    try:
+        model = convert_motion_tokenizer(args.checkpoint, args.output, num_attention_heads=args.num_attention_heads)
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="video-lavit", description="Video-LaVIT: videos as keyframe and motion tokens.")
+    parser = argparse.ArgumentParser(
+        prog="video-lavit", description="Video-LaVIT: videos as keyframe and motion tokens."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     tokenize = commands.add_parser(
@@ -136,13 +177,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="cut videos into clips: keyframes and motion-vector grids, saved as safetensors with a contact sheet",
     )
     tokenize.add_argument("videos", nargs="*", help="video files (default: a built-in procedural sample)")
-    tokenize.add_argument("-o", "--output-dir", default="video_lavit_output", help="where to write (default: %(default)s)")
+    tokenize.add_argument(
+        "-o", "--output-dir", default="video_lavit_output", help="where to write (default: %(default)s)"
+    )
     tokenize.add_argument("--processor", help="a folder saved by VideoLaVITVideoProcessor.save_pretrained")
     tokenize.add_argument("--max-clips", type=int, help="most clips per video (default 16; 0 for no limit)")
     tokenize.add_argument("--no-reencode", action="store_true", help="read the stream as it is (faster, approximate)")
     tokenize.add_argument("--encoder-threads", type=int, help="MPEG-4 encoder slices (default 16)")
     tokenize.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no table")
+    tokenize.add_argument(
+        "--motion-tokenizer", help="a converted motion tokenizer folder: also write its 135 token ids per clip"
+    )
     tokenize.set_defaults(handler=run_tokenize)
+
+    convert = commands.add_parser("convert", help="convert reference checkpoints to safetensors folders")
+    targets = convert.add_subparsers(dest="target", required=True)
+    motion = targets.add_parser("motion-tokenizer", help="motion_tokenizer.bin -> VideoLaVITMotionTokenizer folder")
+    motion.add_argument("--checkpoint", required=True, help="the reference's motion_tokenizer.bin")
+    motion.add_argument("--output", required=True, help="folder to write (config.json + model.safetensors)")
+    motion.add_argument("--num-attention-heads", type=int, default=8, help="heads (default %(default)s)")
+    motion.set_defaults(handler=run_convert_motion_tokenizer)
     return parser
 
 

@@ -20,4 +20,8 @@ class UnsupportedVideoError(VideoLaVITError, ValueError):
     """A readable file that cannot be used as asked: no video stream, or a codec without motion vectors."""
 
 
-__all__ = ["UnsupportedVideoError", "VideoDecodeError", "VideoLaVITError"]
+class CheckpointConversionError(VideoLaVITError, ValueError):
+    """A reference checkpoint could not be converted: missing, unreadable, or with keys that do not map."""
+
+
+__all__ = ["CheckpointConversionError", "UnsupportedVideoError", "VideoDecodeError", "VideoLaVITError"]

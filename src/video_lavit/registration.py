@@ -7,11 +7,15 @@ class, and until the composite model configuration exists the processor is keyed
 
 from __future__ import annotations
 
-from transformers import AutoVideoProcessor
+from transformers import AutoConfig, AutoModel, AutoVideoProcessor
 
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
+from .tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from .tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 
 
 def register_auto_classes() -> None:
-    """Make `AutoVideoProcessor.from_pretrained` load `VideoLaVITVideoProcessor` folders. Safe to call twice."""
+    """Register every class with its Auto class. Safe to call twice."""
     AutoVideoProcessor.register(VideoLaVITVideoProcessor, VideoLaVITVideoProcessor, exist_ok=True)
+    AutoConfig.register(VideoLaVITMotionTokenizerConfig.model_type, VideoLaVITMotionTokenizerConfig, exist_ok=True)
+    AutoModel.register(VideoLaVITMotionTokenizerConfig, VideoLaVITMotionTokenizer, exist_ok=True)

@@ -1,0 +1,370 @@
+"""The Video-LaVIT motion tokenizer: motion grids `[B, 2, 24, 20, 36]` <-> 135 codes per clip.
+
+Implements SPEC section 2 (paper section 3.1, "motion tokenizer"; reference `modeling_motion_tokenizer.py`): a
+factorised spatio-temporal transformer encoder (per block: spatial attention over the positions of a frame,
+temporal attention over the frames at a position, MLP; pre-norm, BEiT-style q/v biases), four stages of three
+blocks each followed by an asymmetrically padded Conv3d downsampling 24x20x36 -> 3x5x9, a Linear-Tanh-Linear
+projection to 32-d (in fp32), the l2-normalised 1024 x 32 codebook, and a mirrored decoder (nearest upsampling +
+Conv3d before each stage) back to two motion channels.
+
+Differences from the reference:
+- attention runs through `torch.nn.functional.scaled_dot_product_attention` instead of an explicit softmax;
+- the training path (reconstruction MSE + VQ losses with a straight-through estimator, optional EMA codebook and
+  dead-code restarts) is ours: the reference released none;
+- module names follow transformers conventions; `conversion/motion_tokenizer.py` maps the reference's keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput
+
+from .configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from .vector_quantizer import VectorQuantizer
+
+# Encoder down-sampling: Conv3d strides (t, h, w) and explicit zero padding (w_left, w_right, h_top, h_bottom,
+# t_front, t_back), mapping 24x20x36 -> 24x10x18 -> 12x10x18 -> 6x10x18 -> 3x5x9.
+_DOWNSAMPLE_STRIDES = ((1, 2, 2), (2, 1, 1), (2, 1, 1), (2, 2, 2))
+_DOWNSAMPLE_PADDING = ((0, 1, 0, 1, 1, 1), (1, 1, 1, 1, 0, 1), (1, 1, 1, 1, 0, 1), (0, 1, 0, 1, 0, 1))
+# Decoder up-sampling factors (t, h, w), mapping 3x5x9 -> 6x10x18 -> 12x10x18 -> 24x10x18 -> 24x20x36.
+_UPSAMPLE_FACTORS = ((2.0, 2.0, 2.0), (2.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 2.0, 2.0))
+
+
+class MotionLayerNorm(nn.LayerNorm):
+    """LayerNorm computed in fp32 and cast back, as the reference does for half-precision inputs."""
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        normalised = F.layer_norm(
+            hidden_states.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps
+        )
+        return normalised.to(hidden_states.dtype)
+
+
+class MotionAttention(nn.Module):
+    """Multi-head self-attention with a bias on queries and values only (BEiT style), via SDPA."""
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(hidden_size))
+        self.v_bias = nn.Parameter(torch.zeros(hidden_size))
+        self.proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`hidden_states` `[batch, seq, hidden]` -> `[batch, seq, hidden]`."""
+        batch, seq_len, hidden = hidden_states.shape
+        bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
+        qkv = F.linear(hidden_states, self.qkv.weight, bias)
+        qkv = qkv.reshape(batch, seq_len, 3, self.num_heads, hidden // self.num_heads)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4)  # b s 3 h d -> 3 b h s d
+        attended = F.scaled_dot_product_attention(query, key, value)
+        attended = attended.transpose(1, 2).reshape(batch, seq_len, hidden)  # b h s d -> b s (h d)
+        return self.proj(attended)
+
+
+class MotionMlp(nn.Module):
+    def __init__(self, hidden_size: int, intermediate_size: int):
+        super().__init__()
+        self.fc1 = nn.Linear(hidden_size, intermediate_size)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(intermediate_size, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(hidden_states)))
+
+
+class SpatioTemporalBlock(GradientCheckpointingLayer):
+    """Spatial attention within each frame, temporal attention across frames at each position, then an MLP."""
+
+    def __init__(self, config: VideoLaVITMotionTokenizerConfig):
+        super().__init__()
+        hidden = config.hidden_size
+        self.spatial_norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
+        self.spatial_attention = MotionAttention(hidden, config.num_attention_heads)
+        self.temporal_norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
+        self.temporal_attention = MotionAttention(hidden, config.num_attention_heads)
+        self.mlp_norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
+        self.mlp = MotionMlp(hidden, int(hidden * config.mlp_ratio))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`hidden_states` `[batch, frames, positions, hidden]` -> same shape."""
+        batch, frames, positions, hidden = hidden_states.shape
+        spatial = hidden_states.reshape(batch * frames, positions, hidden)
+        spatial = spatial + self.spatial_attention(self.spatial_norm(spatial))
+        # (b t) p c -> (b p) t c
+        temporal = spatial.reshape(batch, frames, positions, hidden).transpose(1, 2).reshape(-1, frames, hidden)
+        temporal = temporal + self.temporal_attention(self.temporal_norm(temporal))
+        temporal = temporal + self.mlp(self.mlp_norm(temporal))
+        # (b p) t c -> b t p c
+        return temporal.reshape(batch, positions, frames, hidden).transpose(1, 2)
+
+
+class MotionDownsample(nn.Module):
+    """Zero-pad asymmetrically, then a stride-s Conv3d with kernel 3 and no padding of its own."""
+
+    def __init__(self, hidden_size: int, stride: tuple[int, int, int], padding: tuple[int, ...]):
+        super().__init__()
+        self.padding = padding
+        self.conv = nn.Conv3d(hidden_size, hidden_size, kernel_size=3, stride=stride, padding=0)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`[batch, t, h, w, hidden]` -> `[batch, t', h', w', hidden]`."""
+        hidden_states = hidden_states.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
+        hidden_states = self.conv(F.pad(hidden_states, self.padding))
+        return hidden_states.permute(0, 2, 3, 4, 1)  # b c t h w -> b t h w c
+
+
+class MotionUpsample(nn.Module):
+    """Nearest-neighbour upsampling (in fp32), then a Conv3d with kernel 3 and padding 1."""
+
+    def __init__(self, hidden_size: int, scale_factor: tuple[float, float, float]):
+        super().__init__()
+        self.scale_factor = scale_factor
+        self.conv = nn.Conv3d(hidden_size, hidden_size, kernel_size=3, stride=1, padding=1)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`[batch, t, h, w, hidden]` -> `[batch, t', h', w', hidden]`."""
+        hidden_states = hidden_states.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
+        upsampled = F.interpolate(hidden_states.float(), scale_factor=self.scale_factor, mode="nearest")
+        hidden_states = self.conv(upsampled.to(hidden_states.dtype))
+        return hidden_states.permute(0, 2, 3, 4, 1)  # b c t h w -> b t h w c
+
+
+class MotionEncoder(nn.Module):
+    def __init__(self, config: VideoLaVITMotionTokenizerConfig):
+        super().__init__()
+        hidden = config.hidden_size
+        self.config = config
+        self.input_proj = nn.Linear(config.in_channels, hidden)
+        self.spatial_position_embedding = nn.Parameter(torch.zeros(1, config.grid_height * config.grid_width, hidden))
+        self.temporal_position_embedding = nn.Parameter(torch.zeros(1, config.num_frames, hidden))
+        self.blocks = nn.ModuleList(SpatioTemporalBlock(config) for _ in range(4 * config.blocks_per_stage))
+        self.downsamplers = nn.ModuleList(
+            MotionDownsample(hidden, stride, padding)
+            for stride, padding in zip(_DOWNSAMPLE_STRIDES, _DOWNSAMPLE_PADDING)
+        )
+        self.norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
+
+    def forward(self, motion_vectors: torch.Tensor) -> torch.Tensor:
+        """`motion_vectors` `[batch, 2, 24, 20, 36]` -> features `[batch, 3, 5, 9, hidden]`."""
+        batch, _, frames, height, width = motion_vectors.shape
+        hidden_states = self.input_proj(motion_vectors.permute(0, 2, 3, 4, 1))  # b c t h w -> b t h w c
+        hidden_states = hidden_states.reshape(batch, frames, height * width, -1)
+        hidden_states = hidden_states + self.spatial_position_embedding.unsqueeze(0)  # 1 1 p c
+        hidden_states = hidden_states + self.temporal_position_embedding.unsqueeze(2)  # 1 t 1 c
+        per_stage = self.config.blocks_per_stage
+        for stage, downsample in enumerate(self.downsamplers):
+            for block in self.blocks[stage * per_stage : (stage + 1) * per_stage]:
+                hidden_states = block(hidden_states)
+            hidden_states = downsample(hidden_states.reshape(batch, frames, height, width, -1))
+            _, frames, height, width, _ = hidden_states.shape
+            hidden_states = hidden_states.reshape(batch, frames, height * width, -1)
+        return self.norm(hidden_states).reshape(batch, frames, height, width, -1)
+
+
+class MotionDecoder(nn.Module):
+    def __init__(self, config: VideoLaVITMotionTokenizerConfig):
+        super().__init__()
+        hidden = config.hidden_size
+        self.config = config
+        self.input_proj = nn.Linear(config.code_dim, hidden)
+        self.upsamplers = nn.ModuleList(MotionUpsample(hidden, factor) for factor in _UPSAMPLE_FACTORS)
+        self.blocks = nn.ModuleList(SpatioTemporalBlock(config) for _ in range(4 * config.blocks_per_stage))
+        self.norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """`codes` `[batch, 3, 5, 9, code_dim]` -> features `[batch, 24, 20, 36, hidden]`."""
+        hidden_states = self.input_proj(codes)
+        per_stage = self.config.blocks_per_stage
+        for stage, upsample in enumerate(self.upsamplers):
+            hidden_states = upsample(hidden_states)
+            batch, frames, height, width, hidden = hidden_states.shape
+            hidden_states = hidden_states.reshape(batch, frames, height * width, hidden)
+            for block in self.blocks[stage * per_stage : (stage + 1) * per_stage]:
+                hidden_states = block(hidden_states)
+            hidden_states = hidden_states.reshape(batch, frames, height, width, hidden)
+        return self.norm(hidden_states)
+
+
+class MotionProjection(nn.Module):
+    """Linear -> Tanh -> Linear, between the transformers and the code space."""
+
+    def __init__(self, in_features: int, out_features: int, hidden_size: int):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_size)
+        self.act = nn.Tanh()
+        self.fc2 = nn.Linear(hidden_size, out_features)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(hidden_states)))
+
+
+@dataclass
+class MotionTokenizerEncoderOutput(ModelOutput):
+    """Output of `VideoLaVITMotionTokenizer.encode`.
+
+    Attributes:
+        indices (`torch.LongTensor` `[batch, 135]`): code indices in (t, h, w) order.
+        quantized (`torch.Tensor` `[batch, 3, 5, 9, code_dim]`): the codes (straight-through in training).
+        features (`torch.Tensor` `[batch, 3, 5, 9, code_dim]`): the projected encoder features before quantizing.
+        quantizer_loss (`torch.Tensor`): codebook + commitment loss (training only, else 0).
+        perplexity (`torch.Tensor`): code usage perplexity of the batch.
+    """
+
+    indices: torch.LongTensor | None = None
+    quantized: torch.Tensor | None = None
+    features: torch.Tensor | None = None
+    quantizer_loss: torch.Tensor | None = None
+    perplexity: torch.Tensor | None = None
+
+
+@dataclass
+class MotionTokenizerOutput(ModelOutput):
+    """Output of `VideoLaVITMotionTokenizer.forward`.
+
+    Attributes:
+        loss (`torch.Tensor`): reconstruction + quantizer loss.
+        reconstruction_loss (`torch.Tensor`): MSE between the input and its reconstruction.
+        quantizer_loss (`torch.Tensor`): codebook + weighted commitment loss.
+        perplexity (`torch.Tensor`): code usage perplexity of the batch.
+        indices (`torch.LongTensor` `[batch, 135]`): code indices.
+        reconstruction (`torch.Tensor` `[batch, 2, 24, 20, 36]`): decoded motion.
+    """
+
+    loss: torch.Tensor | None = None
+    reconstruction_loss: torch.Tensor | None = None
+    quantizer_loss: torch.Tensor | None = None
+    perplexity: torch.Tensor | None = None
+    indices: torch.LongTensor | None = None
+    reconstruction: torch.Tensor | None = None
+
+
+class VideoLaVITMotionTokenizerPreTrainedModel(PreTrainedModel):
+    config_class = VideoLaVITMotionTokenizerConfig
+    base_model_prefix = "motion_tokenizer"
+    main_input_name = "motion_vectors"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["SpatioTemporalBlock"]
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv3d)):
+            nn.init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, MotionAttention):
+            nn.init.zeros_(module.q_bias)
+            nn.init.zeros_(module.v_bias)
+        elif isinstance(module, MotionEncoder):
+            nn.init.trunc_normal_(module.spatial_position_embedding, std=std)
+            nn.init.trunc_normal_(module.temporal_position_embedding, std=std)
+        elif isinstance(module, nn.Embedding):  # the codebook: random l2-normalised codes, as the reference
+            module.weight.copy_(F.normalize(torch.randn_like(module.weight), dim=-1))
+
+
+class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
+    """Motion VQ-VAE of Video-LaVIT: `encode`, `decode`, `decode_to_latent_size`, and `forward` for training."""
+
+    def __init__(self, config: VideoLaVITMotionTokenizerConfig):
+        super().__init__(config)
+        self.encoder = MotionEncoder(config)
+        self.quant_proj = MotionProjection(config.hidden_size, config.code_dim, config.hidden_size)
+        self.quantizer = VectorQuantizer(
+            config.codebook_size,
+            config.code_dim,
+            commitment_weight=config.commitment_weight,
+            use_ema=config.use_ema_codebook,
+            ema_decay=config.ema_decay,
+            dead_code_threshold=config.dead_code_threshold,
+        )
+        self.decoder = MotionDecoder(config)
+        self.output_proj = MotionProjection(config.hidden_size, config.in_channels, config.hidden_size)
+        self.post_init()
+
+    def _check_motion(self, motion_vectors: torch.Tensor) -> None:
+        expected = (self.config.in_channels, self.config.num_frames, self.config.grid_height, self.config.grid_width)
+        if motion_vectors.ndim != 5 or tuple(motion_vectors.shape[1:]) != expected:
+            raise ValueError(
+                f"motion_vectors must have shape [batch, {', '.join(map(str, expected))}], "
+                f"got {tuple(motion_vectors.shape)}"
+            )
+
+    def encode(self, motion_vectors: torch.Tensor) -> MotionTokenizerEncoderOutput:
+        """`motion_vectors` `[batch, 2, 24, 20, 36]` -> codes (see `MotionTokenizerEncoderOutput`)."""
+        self._check_motion(motion_vectors)
+        encoded = self.encoder(motion_vectors.to(self.dtype))
+        # The projection to code space runs in fp32, as in the reference.
+        with torch.autocast(device_type=encoded.device.type, enabled=False):
+            features = (
+                self.quant_proj.float()(encoded.float()) if self.dtype != torch.float32 else self.quant_proj(encoded)
+            )
+        quantized = self.quantizer.encode(features)
+        batch = motion_vectors.shape[0]
+        return MotionTokenizerEncoderOutput(
+            indices=quantized.indices.reshape(batch, -1),
+            quantized=quantized.quantized,
+            features=features,
+            quantizer_loss=quantized.loss,
+            perplexity=quantized.perplexity,
+        )
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """`codes` `[batch, 3, 5, 9, code_dim]` -> motion `[batch, 2, 24, 20, 36]`."""
+        decoded = self.output_proj(self.decoder(codes.to(self.dtype)))
+        return decoded.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
+
+    def decode(self, indices: torch.LongTensor) -> torch.Tensor:
+        """`indices` `[batch, 135]` -> motion `[batch, 2, 24, 20, 36]`."""
+        if indices.ndim != 2 or indices.shape[1] != self.config.num_tokens_per_clip:
+            raise ValueError(
+                f"indices must have shape [batch, {self.config.num_tokens_per_clip}], got {tuple(indices.shape)}"
+            )
+        codes = self.quantizer.indices_to_codes(indices).reshape(indices.shape[0], *self.config.latent_shape, -1)
+        return self.decode_codes(codes)
+
+    def decode_to_latent_size(self, indices: torch.LongTensor, height: int, width: int) -> torch.Tensor:
+        """Decode and resize for the video detokenizer: `[batch, 135]` -> `[batch, 2, 24, height, width]`.
+
+        Each frame is resized bicubically (in fp32) to the latent size of the target video (its pixel size / 8) and
+        divided by `motion_scale`, as the reference's `reconstruct_from_token`.
+        """
+        motion = self.decode(indices)
+        batch, channels, frames, _, _ = motion.shape
+        frames_first = motion.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, *motion.shape[-2:])
+        resized = F.interpolate(frames_first.float(), (height, width), mode="bicubic")
+        resized = resized.reshape(batch, frames, channels, height, width).permute(0, 2, 1, 3, 4)
+        return (resized / self.config.motion_scale).to(motion.dtype)
+
+    def forward(self, motion_vectors: torch.Tensor, return_dict: bool = True, **kwargs) -> MotionTokenizerOutput:
+        """Training step: encode, quantize (straight-through), decode, and the VQ-VAE losses.
+
+        Args:
+            motion_vectors (`torch.Tensor` `[batch, 2, 24, 20, 36]`): processor output.
+        """
+        encoded = self.encode(motion_vectors)
+        reconstruction = self.decode_codes(encoded.quantized)
+        reconstruction_loss = F.mse_loss(reconstruction.float(), motion_vectors.float())
+        quantizer_loss = encoded.quantizer_loss.to(reconstruction_loss.dtype)
+        return MotionTokenizerOutput(
+            loss=reconstruction_loss + quantizer_loss,
+            reconstruction_loss=reconstruction_loss,
+            quantizer_loss=quantizer_loss,
+            perplexity=encoded.perplexity,
+            indices=encoded.indices,
+            reconstruction=reconstruction,
+        )
+
+
+__all__ = ["VideoLaVITMotionTokenizer", "VideoLaVITMotionTokenizerPreTrainedModel"]

@@ -1,0 +1,129 @@
+import os
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel
+
+from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
+
+HUB_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs", "motion_tokenizer")
+KEYS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "keys", "motion_tokenizer.txt")
+
+
+def tiny_config(**overrides):
+    values = dict(hidden_size=16, num_attention_heads=2, codebook_size=16, code_dim=8)
+    values.update(overrides)
+    return VideoLaVITMotionTokenizerConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return VideoLaVITMotionTokenizer(tiny_config()).eval()
+
+
+def motion(batch=2, seed=0):
+    return torch.randn(batch, 2, 24, 20, 36, generator=torch.Generator().manual_seed(seed)) * 3
+
+
+def test_shapes_and_invariants(tiny_model):
+    encoded = tiny_model.encode(motion())
+    assert encoded.indices.shape == (2, 135) and encoded.indices.dtype == torch.long
+    assert encoded.quantized.shape == (2, 3, 5, 9, 8)
+    assert 0 <= int(encoded.indices.min()) and int(encoded.indices.max()) < 16
+    # decode(indices) == decode of the quantized codes, and the codes are the codebook rows of the indices.
+    codes = tiny_model.quantizer.indices_to_codes(encoded.indices).reshape(2, 3, 5, 9, 8)
+    assert torch.equal(codes, encoded.quantized)
+    decoded = tiny_model.decode(encoded.indices)
+    assert decoded.shape == (2, 2, 24, 20, 36)
+    assert torch.equal(decoded, tiny_model.decode_codes(encoded.quantized))
+    # Re-encoding the codes' own features is stable: the nearest code of a (normalised) code is itself.
+    normalised_codebook = torch.nn.functional.normalize(tiny_model.quantizer.codebook, dim=-1)
+    assert torch.equal(tiny_model.quantizer.nearest_codes(normalised_codebook), torch.arange(16))
+    latent = tiny_model.decode_to_latent_size(encoded.indices, 12, 16)
+    assert latent.shape == (2, 2, 24, 12, 16)
+    with pytest.raises(ValueError):
+        tiny_model.decode(torch.full((1, 135), 16))
+    with pytest.raises(ValueError):
+        tiny_model.encode(torch.zeros(1, 2, 12, 20, 36))
+
+
+def test_determinism_and_batch_equals_single(tiny_model):
+    batch = motion(3)
+    together = tiny_model.encode(batch).indices
+    alone = torch.cat([tiny_model.encode(batch[i : i + 1]).indices for i in range(3)])
+    assert torch.equal(together, alone)
+    assert torch.equal(together, tiny_model.encode(batch).indices)
+    torch.testing.assert_close(tiny_model.decode(together[:1]), tiny_model.decode(together)[:1], rtol=1e-5, atol=1e-5)
+
+
+def test_save_load_round_trip_through_auto_classes(tmp_path, tiny_model):
+    tiny_model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and not list(tmp_path.glob("*.bin"))
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), VideoLaVITMotionTokenizerConfig)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, VideoLaVITMotionTokenizer)
+    x = motion()
+    assert torch.equal(loaded.encode(x).indices, tiny_model.encode(x).indices)
+
+
+def test_training_step_has_finite_loss_and_gradients_with_and_without_checkpointing():
+    torch.manual_seed(0)
+    model = VideoLaVITMotionTokenizer(tiny_config())
+    model.train()
+    x = motion(1)
+    output = model(x)
+    assert torch.isfinite(output.loss) and output.loss > 0
+    assert output.reconstruction.shape == (1, 2, 24, 20, 36)
+    output.loss.backward()
+    grads = {name: p.grad for name, p in model.named_parameters() if p.requires_grad}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert grads["encoder.input_proj.weight"].abs().sum() > 0  # straight-through reaches the encoder
+    assert grads["quantizer.embedding.weight"].abs().sum() > 0  # codebook loss reaches the codes
+    plain = model.encoder.blocks[0].spatial_attention.qkv.weight.grad.clone()
+    model.zero_grad()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model(x).loss.backward()
+    torch.testing.assert_close(model.encoder.blocks[0].spatial_attention.qkv.weight.grad, plain)
+
+
+def test_ema_codebook_and_dead_code_restart():
+    torch.manual_seed(0)
+    model = VideoLaVITMotionTokenizer(tiny_config(use_ema_codebook=True, dead_code_threshold=0.5)).train()
+    assert not model.quantizer.embedding.weight.requires_grad
+    before = model.quantizer.codebook.clone()
+    output = model(motion(1))
+    output.loss.backward()
+    assert not torch.equal(before, model.quantizer.codebook)  # updated without an optimiser
+    assert torch.isfinite(output.loss)
+
+
+def test_bf16(tiny_model):
+    model = VideoLaVITMotionTokenizer(tiny_config()).to(torch.bfloat16).eval()
+    model.load_state_dict({k: v.to(torch.bfloat16) for k, v in tiny_model.state_dict().items()})
+    encoded = model.encode(motion(1))
+    assert encoded.indices.shape == (1, 135)
+    assert model.decode(encoded.indices).dtype == torch.bfloat16
+    agreement = (encoded.indices == tiny_model.encode(motion(1)).indices).float().mean()
+    assert agreement > 0.8
+
+
+def test_full_size_config_parameter_count_and_reference_keys():
+    from video_lavit.conversion.common import rename_keys
+    from video_lavit.conversion.motion_tokenizer import KEY_RULES
+
+    config = VideoLaVITMotionTokenizerConfig.from_pretrained(HUB_CONFIG)
+    with torch.device("meta"):
+        model = VideoLaVITMotionTokenizer(config)
+    assert sum(p.numel() for p in model.parameters()) == 158_476_322
+    reference = {}
+    with open(KEYS) as handle:
+        for line in handle:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, shape, _ = line.rstrip("\n").split("\t")
+            reference[name] = torch.empty(eval(shape), device="meta")
+    assert len(reference) == 515
+    renamed = rename_keys(reference, KEY_RULES, set(model.state_dict()), "keys")
+    state = model.state_dict()
+    assert all(tuple(value.shape) == tuple(state[key].shape) for key, value in renamed.items())
