@@ -82,7 +82,7 @@ def test_training_step_has_finite_loss_and_gradients_with_and_without_checkpoint
     assert grads["quantizer.embedding.weight"].abs().sum() > 0  # codebook loss reaches the codes
     plain = model.encoder.blocks[0].spatial_attention.qkv.weight.grad.clone()
     model.zero_grad()
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.activation_checkpointing_enable({"use_reentrant": False})
     model(x).loss.backward()
     torch.testing.assert_close(model.encoder.blocks[0].spatial_attention.qkv.weight.grad, plain)
 
