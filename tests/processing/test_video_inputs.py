@@ -436,7 +436,7 @@ def test_corrupt_middle_of_mkv_loses_the_rest(tmp_path):
     data[middle : middle + 2048] = np.random.default_rng(4).bytes(2048)
     path = tmp_path / "damaged.mkv"
     path.write_bytes(bytes(data))
-    assert_rejected(path, VideoDecodeError, "damaged.mkv", "truncated or damaged", "declares 4.00 s")
+    assert_rejected(path, VideoDecodeError, "damaged.mkv", "damaged")
 
 
 def test_corrupt_middle_of_avi_loses_indexed_frames(tmp_path):

@@ -41,15 +41,14 @@ def sample_video_frames(
 
 def _iter_frames(width, height, num_frames, shift, seed, start=0):
     shift_x, shift_y = shift
-    margin_x, margin_y = abs(shift_x) * num_frames + 1, abs(shift_y) * num_frames + 1
-    texture = _texture(height + margin_y, width + margin_x, seed)
+    # A fixed-size texture read with wrap-around, so memory does not grow with the video's length.
+    texture = _texture(height + 64, width + 64, seed)
+    texture_height, texture_width = texture.shape[:2]
     radius = max(2, min(width, height) // 6)
     rows, cols = np.mgrid[0:height, 0:width]
     for index in range(start, num_frames):
-        # The window moves by -shift over the texture, so the content moves by +shift on screen.
-        left = margin_x - 1 - index * shift_x if shift_x > 0 else -index * shift_x
-        top = margin_y - 1 - index * shift_y if shift_y > 0 else -index * shift_y
-        frame = texture[top : top + height, left : left + width].copy()
+        # Reading the texture at -t * shift moves the content by +shift per frame on screen.
+        frame = texture[(rows - index * shift_y) % texture_height, (cols - index * shift_x) % texture_width]
         centre_x = (width // 2 - 2 * shift_x * (index - num_frames // 2)) % width
         centre_y = (height // 2 - 2 * shift_y * (index - num_frames // 2)) % height
         disc = (rows - centre_y) ** 2 + (cols - centre_x) ** 2 <= radius**2
