@@ -7,7 +7,7 @@ from transformers import AutoConfig, AutoModel
 from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
 
 HUB_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs", "motion_tokenizer")
-KEYS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "keys", "motion_tokenizer.txt")
+KEYS = os.path.join(os.path.dirname(__file__), "..", "fixtures", "reference", "keys", "motion_tokenizer.txt")
 
 
 def tiny_config(**overrides):
