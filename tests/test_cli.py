@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import torch
 from safetensors import safe_open
 
 from video_lavit.cli import main
@@ -32,3 +33,53 @@ def test_tokenize_bad_input_exits_non_zero_with_one_line(tmp_path, sample_video)
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: ") and "notes.mp4" in errors[0]
     assert (tmp_path / "sample.safetensors").exists()  # the good video is still processed
+
+
+def test_tokenize_with_motion_tokenizer(tmp_path, sample_video):
+    fixture = os.path.join(os.path.dirname(__file__), "fixtures", "reference", "motion_tokenizer")
+    converted = tmp_path / "motion_tokenizer"
+    checkpoint = os.path.join(fixture, "tiny_motion_tokenizer.bin")
+    assert (
+        main(
+            [
+                "convert",
+                "motion-tokenizer",
+                "--checkpoint",
+                checkpoint,
+                "--output",
+                str(converted),
+                "--num-attention-heads",
+                "2",
+            ]
+        )
+        == 0
+    )
+    output = tmp_path / "out"
+    assert main(["tokenize", "-q", "-o", str(output), "--motion-tokenizer", str(converted), sample_video]) == 0
+    with safe_open(output / "sample.safetensors", "pt") as handle:
+        token_ids = handle.get_tensor("motion_token_ids")
+        assert token_ids.shape == (2, 135) and token_ids.dtype == torch.long
+        assert 0 <= int(token_ids.min()) and int(token_ids.max()) < 64
+    from PIL import Image
+
+    sheet = Image.open(output / "sample.png")
+    plain = tmp_path / "plain"
+    assert main(["tokenize", "-q", "-o", str(plain), sample_video]) == 0
+    assert sheet.width > Image.open(plain / "sample.png").width  # the decoded motion is an extra column
+
+
+def test_convert_reports_bad_checkpoint(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "convert",
+                "motion-tokenizer",
+                "--checkpoint",
+                str(tmp_path / "none.bin"),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
+    assert "no such checkpoint" in capsys.readouterr().err
