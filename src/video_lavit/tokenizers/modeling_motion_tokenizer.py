@@ -4,7 +4,7 @@ Implements SPEC section 2 (paper section 3.1, "motion tokenizer"; reference `mod
 factorised spatio-temporal transformer encoder (per block: spatial attention over the positions of a frame,
 temporal attention over the frames at a position, MLP; pre-norm, BEiT-style q/v biases), four stages of three
 blocks each followed by an asymmetrically padded Conv3d downsampling 24x20x36 -> 3x5x9, a Linear-Tanh-Linear
-projection to 32-d (in fp32), the l2-normalised 1024 x 32 codebook, and a mirrored decoder (nearest upsampling +
+projection to 32-d (outside autocast), the l2-normalised 1024 x 32 codebook, and a mirrored decoder (nearest upsampling +
 Conv3d before each stage) back to two motion channels.
 
 Differences from the reference:
@@ -305,11 +305,9 @@ class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
         """`motion_vectors` `[batch, 2, 24, 20, 36]` -> codes (see `MotionTokenizerEncoderOutput`)."""
         self._check_motion(motion_vectors)
         encoded = self.encoder(motion_vectors.to(self.dtype))
-        # The projection to code space runs in fp32, as in the reference.
+        # The projection to code space runs outside autocast, in the dtype of its own weights, as in the reference.
         with torch.autocast(device_type=encoded.device.type, enabled=False):
-            features = (
-                self.quant_proj.float()(encoded.float()) if self.dtype != torch.float32 else self.quant_proj(encoded)
-            )
+            features = self.quant_proj(encoded.to(self.quant_proj.fc2.weight.dtype))
         quantized = self.quantizer.encode(features)
         batch = motion_vectors.shape[0]
         return MotionTokenizerEncoderOutput(
