@@ -4,8 +4,8 @@ Implements SPEC section 2 (paper section 3.1, "motion tokenizer"; reference `mod
 factorised spatio-temporal transformer encoder (per block: spatial attention over the positions of a frame,
 temporal attention over the frames at a position, MLP; pre-norm, BEiT-style q/v biases), four stages of three
 blocks each followed by an asymmetrically padded Conv3d downsampling 24x20x36 -> 3x5x9, a Linear-Tanh-Linear
-projection to 32-d (outside autocast), the l2-normalised 1024 x 32 codebook, and a mirrored decoder (nearest upsampling +
-Conv3d before each stage) back to two motion channels.
+projection to 32-d (outside autocast), the l2-normalised 1024 x 32 codebook, and a mirrored decoder (nearest
+upsampling + Conv3d before each stage) back to two motion channels.
 
 Differences from the reference:
 - attention runs through `torch.nn.functional.scaled_dot_product_attention` instead of an explicit softmax;
