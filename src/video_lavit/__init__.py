@@ -3,8 +3,14 @@
 Importing the package registers its classes with the transformers Auto classes.
 """
 
-from .conversion import convert_motion_tokenizer
-from .errors import CheckpointConversionError, UnsupportedVideoError, VideoDecodeError, VideoLaVITError
+from .conversion import convert_motion_tokenizer, convert_visual_tokenizer
+from .errors import (
+    CheckpointConversionError,
+    InvalidInputError,
+    UnsupportedVideoError,
+    VideoDecodeError,
+    VideoLaVITError,
+)
 from .processing import (
     VideoClip,
     VideoClipReader,
@@ -16,7 +22,15 @@ from .processing import (
     motion_to_hsv_image,
 )
 from .registration import register_auto_classes
-from .tokenizers import VectorQuantizer, VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
+from .tokenizers import (
+    VectorQuantizer,
+    VideoLaVITMotionTokenizer,
+    VideoLaVITMotionTokenizerConfig,
+    VideoLaVITVisualTokenDecoder,
+    VideoLaVITVisualTokenDecoderConfig,
+    VideoLaVITVisualTokenizer,
+    VideoLaVITVisualTokenizerConfig,
+)
 
 __version__ = "0.1.0"
 
@@ -24,10 +38,16 @@ register_auto_classes()
 
 __all__ = [
     "CheckpointConversionError",
+    "InvalidInputError",
     "VectorQuantizer",
     "VideoLaVITMotionTokenizer",
     "VideoLaVITMotionTokenizerConfig",
+    "VideoLaVITVisualTokenDecoder",
+    "VideoLaVITVisualTokenDecoderConfig",
+    "VideoLaVITVisualTokenizer",
+    "VideoLaVITVisualTokenizerConfig",
     "convert_motion_tokenizer",
+    "convert_visual_tokenizer",
     "UnsupportedVideoError",
     "VideoClip",
     "VideoClipReader",

@@ -166,6 +166,24 @@ def run_convert_motion_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_convert_visual_tokenizer(args: argparse.Namespace) -> int:
+    from .conversion.visual_tokenizer import convert_visual_tokenizer
+
+    try:
+        tokenizer, decoder = convert_visual_tokenizer(
+            args.checkpoint_dir,
+            args.output,
+            vision_num_attention_heads=args.vision_attention_heads,
+            num_attention_heads=args.num_attention_heads,
+        )
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {os.path.join(args.output, 'visual_tokenizer')} ({tokenizer.num_parameters():,} parameters)")
+    print(f"wrote {os.path.join(args.output, 'visual_token_decoder')} ({decoder.num_parameters():,} parameters)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="video-lavit", description="Video-LaVIT: videos as keyframe and motion tokens."
@@ -197,6 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
     motion.add_argument("--output", required=True, help="folder to write (config.json + model.safetensors)")
     motion.add_argument("--num-attention-heads", type=int, default=8, help="heads (default %(default)s)")
     motion.set_defaults(handler=run_convert_motion_tokenizer)
+    visual = targets.add_parser(
+        "visual-tokenizer",
+        help="visual_tokenizer/ (EVA ViT, tokenizer encoder, highres decoder) -> keyframe tokenizer + decoder folders",
+    )
+    visual.add_argument(
+        "--checkpoint-dir",
+        required=True,
+        help="the reference's visual_tokenizer/ folder (eva_vitg_psz14.bin, tokenizer_encoder.bin, "
+        "highres_tokenizer_decoder.bin)",
+    )
+    visual.add_argument(
+        "--output", required=True, help="folder to write visual_tokenizer/ and visual_token_decoder/ in"
+    )
+    visual.add_argument("--vision-attention-heads", type=int, help="ViT heads (default: width / 88, 16 for ViT-g)")
+    visual.add_argument(
+        "--num-attention-heads", type=int, default=16, help="merger and decoder heads (default %(default)s)"
+    )
+    visual.set_defaults(handler=run_convert_visual_tokenizer)
     return parser
 
 

@@ -1,8 +1,8 @@
 """The package's exception hierarchy.
 
 Every error a user can cause with bad input is one of these, raised with the offending file's name and what to do
-about it. `VideoDecodeError` and `UnsupportedVideoError` are also `ValueError`s, so code that already catches
-`ValueError` around video loading keeps working.
+about it. Every subclass is also a `ValueError`, so code that already catches `ValueError` around video loading or
+model calls keeps working.
 """
 
 from __future__ import annotations
@@ -20,8 +20,18 @@ class UnsupportedVideoError(VideoLaVITError, ValueError):
     """A readable file that cannot be used as asked: no video stream, or a codec without motion vectors."""
 
 
+class InvalidInputError(VideoLaVITError, ValueError):
+    """A model was given inputs of the wrong shape, type or range (e.g. pixel values, code indices)."""
+
+
 class CheckpointConversionError(VideoLaVITError, ValueError):
     """A reference checkpoint could not be converted: missing, unreadable, or with keys that do not map."""
 
 
-__all__ = ["CheckpointConversionError", "UnsupportedVideoError", "VideoDecodeError", "VideoLaVITError"]
+__all__ = [
+    "CheckpointConversionError",
+    "InvalidInputError",
+    "UnsupportedVideoError",
+    "VideoDecodeError",
+    "VideoLaVITError",
+]

@@ -11,11 +11,22 @@ from transformers import AutoConfig, AutoModel, AutoVideoProcessor
 
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
 from .tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from .tokenizers.configuration_visual_tokenizer import (
+    VideoLaVITVisualTokenDecoderConfig,
+    VideoLaVITVisualTokenizerConfig,
+)
 from .tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+from .tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
+from .tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 
 
 def register_auto_classes() -> None:
     """Register every class with its Auto class. Safe to call twice."""
     AutoVideoProcessor.register(VideoLaVITVideoProcessor, VideoLaVITVideoProcessor, exist_ok=True)
-    AutoConfig.register(VideoLaVITMotionTokenizerConfig.model_type, VideoLaVITMotionTokenizerConfig, exist_ok=True)
-    AutoModel.register(VideoLaVITMotionTokenizerConfig, VideoLaVITMotionTokenizer, exist_ok=True)
+    for config_class, model_class in (
+        (VideoLaVITMotionTokenizerConfig, VideoLaVITMotionTokenizer),
+        (VideoLaVITVisualTokenizerConfig, VideoLaVITVisualTokenizer),
+        (VideoLaVITVisualTokenDecoderConfig, VideoLaVITVisualTokenDecoder),
+    ):
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, model_class, exist_ok=True)

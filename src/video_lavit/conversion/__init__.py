@@ -1,5 +1,6 @@
 """Converters from the reference release's pickled `.bin` checkpoints to `save_pretrained` safetensors folders."""
 
 from .motion_tokenizer import convert_motion_tokenizer, convert_motion_tokenizer_state_dict
+from .visual_tokenizer import convert_visual_tokenizer
 
-__all__ = ["convert_motion_tokenizer", "convert_motion_tokenizer_state_dict"]
+__all__ = ["convert_motion_tokenizer", "convert_motion_tokenizer_state_dict", "convert_visual_tokenizer"]

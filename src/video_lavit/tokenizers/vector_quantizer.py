@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InvalidInputError
+
 
 @dataclass
 class QuantizerOutput:
@@ -80,7 +82,7 @@ class VectorQuantizer(nn.Module):
     def indices_to_codes(self, indices: torch.LongTensor) -> torch.Tensor:
         """`[...]` code indices -> `[..., code_dim]` codes."""
         if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.num_codes):
-            raise ValueError(
+            raise InvalidInputError(
                 f"code indices must lie in [0, {self.num_codes}), got {int(indices.min())}..{int(indices.max())}"
             )
         return self.embedding(indices)
