@@ -11,6 +11,7 @@ from .errors import (
     VideoDecodeError,
     VideoLaVITError,
 )
+from .modeling import VideoLaVITConfig, VideoLaVITForCausalLM, VideoLaVITModel
 from .processing import (
     VideoClip,
     VideoClipReader,
@@ -52,7 +53,10 @@ __all__ = [
     "VideoClip",
     "VideoClipReader",
     "VideoDecodeError",
+    "VideoLaVITConfig",
     "VideoLaVITError",
+    "VideoLaVITForCausalLM",
+    "VideoLaVITModel",
     "VideoLaVITVideoProcessor",
     "iter_video_clips",
     "make_contact_sheet",

@@ -184,6 +184,31 @@ def run_convert_visual_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_convert_language_model(args: argparse.Namespace) -> int:
+    from .conversion.language_model import convert_language_model
+
+    try:
+        model, processor = convert_language_model(
+            args.checkpoint_dir,
+            args.output,
+            visual_tokenizer=args.visual_tokenizer,
+            motion_tokenizer=args.motion_tokenizer,
+            keyframe_input=args.keyframe_input,
+            num_attention_heads=args.num_attention_heads,
+            motion_attention_heads=args.motion_attention_heads,
+            vision_attention_heads=args.vision_attention_heads,
+            tokenizer_dir=args.tokenizer_dir,
+        )
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    kind = "understanding" if model.config.keyframe_input == "features" else "generation"
+    print(f"wrote {args.output} ({kind} model, {model.num_parameters():,} parameters)")
+    if processor is None:
+        print("note: no tokenizer files found; the folder has no processor (pass --tokenizer-dir)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="video-lavit", description="Video-LaVIT: videos as keyframe and motion tokens."
@@ -233,6 +258,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-attention-heads", type=int, default=16, help="merger and decoder heads (default %(default)s)"
     )
     visual.set_defaults(handler=run_convert_visual_tokenizer)
+    language = targets.add_parser(
+        "language-model",
+        help="language_model_sft/ (understanding) or language_model/ (generation) -> VideoLaVITForCausalLM folder",
+    )
+    language.add_argument("--checkpoint-dir", required=True, help="the reference's language_model(_sft)/ folder")
+    language.add_argument("--output", required=True, help="folder to write (model, generation config, processor)")
+    language.add_argument(
+        "--visual-tokenizer", help="visual_tokenizer/ folder or a converted one (needed for language_model/)"
+    )
+    language.add_argument(
+        "--motion-tokenizer", help="motion_tokenizer.bin or a converted folder (needed for language_model/)"
+    )
+    language.add_argument(
+        "--keyframe-input",
+        choices=("features", "codes"),
+        help="keyframes as continuous features (understanding) or codes (generation); default: from the checkpoint",
+    )
+    language.add_argument("--num-attention-heads", type=int, default=16, help="merger heads (default %(default)s)")
+    language.add_argument(
+        "--motion-attention-heads", type=int, default=8, help="motion tokenizer heads (default %(default)s)"
+    )
+    language.add_argument("--vision-attention-heads", type=int, help="ViT heads (default: width / 88)")
+    language.add_argument("--tokenizer-dir", help="folder of the LLaMA tokenizer files (default: --checkpoint-dir)")
+    language.set_defaults(handler=run_convert_language_model)
     return parser
 
 

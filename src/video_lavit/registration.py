@@ -2,13 +2,17 @@
 
 `AutoVideoProcessor` finds a processor class by the `video_processor_type` saved in its
 `video_preprocessor_config.json`, among the classes registered with it; registration is keyed by a configuration
-class, and until the composite model configuration exists the processor is keyed by its own class.
+class, here the composite `VideoLaVITConfig`. `AutoProcessor` likewise finds `VideoLaVITProcessor` by the
+`processor_class` saved in `processor_config.json`, among the classes registered with it (no `config.json` needed).
 """
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel, AutoVideoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor, AutoVideoProcessor
 
+from .modeling.configuration_video_lavit import VideoLaVITConfig
+from .modeling.modeling_video_lavit import VideoLaVITForCausalLM, VideoLaVITModel
+from .processing.processing_video_lavit import VideoLaVITProcessor
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
 from .tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from .tokenizers.configuration_visual_tokenizer import (
@@ -22,11 +26,14 @@ from .tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 
 def register_auto_classes() -> None:
     """Register every class with its Auto class. Safe to call twice."""
-    AutoVideoProcessor.register(VideoLaVITVideoProcessor, VideoLaVITVideoProcessor, exist_ok=True)
+    AutoVideoProcessor.register(VideoLaVITConfig, VideoLaVITVideoProcessor, exist_ok=True)
+    AutoProcessor.register(VideoLaVITConfig, VideoLaVITProcessor, exist_ok=True)
     for config_class, model_class in (
         (VideoLaVITMotionTokenizerConfig, VideoLaVITMotionTokenizer),
         (VideoLaVITVisualTokenizerConfig, VideoLaVITVisualTokenizer),
         (VideoLaVITVisualTokenDecoderConfig, VideoLaVITVisualTokenDecoder),
+        (VideoLaVITConfig, VideoLaVITModel),
     ):
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
+    AutoModelForCausalLM.register(VideoLaVITConfig, VideoLaVITForCausalLM, exist_ok=True)

@@ -1,0 +1,106 @@
+"""Configuration of the unified Video-LaVIT model (SPEC section 4): a LLaMA decoder over text, keyframe and motion
+tokens, with the keyframe and motion tokenizers inside."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
+from ..tokenizers.token_layout import VideoLaVITTokenLayout
+
+# LLaMA-2-7B with the Video-LaVIT vocabulary (32000 text + 2 + 16384 + 2 + 1024 = 49412 ids).
+LLAMA_7B = {
+    "vocab_size": 49412,
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "max_position_embeddings": 4096,
+    "tie_word_embeddings": False,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+}
+
+
+@strict
+class VideoLaVITConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`VideoLaVITForCausalLM`].
+
+    text_config (`dict` or `PreTrainedConfig`, *optional*):
+        The LLaMA decoder (defaults to LLaMA-2-7B with a 49412-id vocabulary).
+    visual_tokenizer_config (`dict` or [`VideoLaVITVisualTokenizerConfig`], *optional*):
+        The keyframe tokenizer; its `language_hidden_size` must equal the decoder's width.
+    motion_tokenizer_config (`dict` or [`VideoLaVITMotionTokenizerConfig`], *optional*):
+        The motion tokenizer.
+    text_vocab_size (`int`, *optional*, defaults to 32000):
+        Ids below this are text; the markers and codes follow (see `token_layout`).
+    keyframe_input (`str`, *optional*, defaults to `"features"`):
+        How keyframes enter the decoder: `"features"` (continuous merged-token features through the tokenizer's
+        `language_projection`: the understanding checkpoint) or `"codes"` (discrete code ids: the generation
+        checkpoint, whose outputs the detokenizer renders).
+    keyframe_selection (`str`, *optional*, defaults to `"argmax"`):
+        How the keyframe tokenizer picks tokens: `"argmax"` (deterministic) or `"sample"` (the reference's random
+        Gumbel sampling).
+    tie_word_embeddings (`bool`, *optional*, defaults to `False`):
+        Whether the output layer shares the input embedding (it does not in the released models).
+    """
+
+    model_type = "video_lavit"
+    sub_configs_defaults = {
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama", init_kwargs=LLAMA_7B),
+        "visual_tokenizer_config": VideoLaVITVisualTokenizerConfig,
+        "motion_tokenizer_config": VideoLaVITMotionTokenizerConfig,
+    }
+
+    text_config: dict | PreTrainedConfig | None = None
+    visual_tokenizer_config: dict | VideoLaVITVisualTokenizerConfig | None = None
+    motion_tokenizer_config: dict | VideoLaVITMotionTokenizerConfig | None = None
+    text_vocab_size: int = 32000
+    keyframe_input: Literal["features", "codes"] = "features"
+    keyframe_selection: Literal["argmax", "sample"] = "argmax"
+    tie_word_embeddings: bool = False
+
+    def validate_architecture(self):
+        super().validate_architecture()
+        layout = self.token_layout
+        if self.text_config.vocab_size != layout.vocab_size:
+            raise ValueError(
+                f"text_config.vocab_size ({self.text_config.vocab_size}) must be {layout.vocab_size}: "
+                f"{self.text_vocab_size} text ids + 2 + {layout.num_visual_codes} keyframe codes + 2 + "
+                f"{layout.num_motion_codes} motion codes"
+            )
+        if self.visual_tokenizer_config.language_hidden_size != self.text_config.hidden_size:
+            raise ValueError(
+                f"visual_tokenizer_config.language_hidden_size ({self.visual_tokenizer_config.language_hidden_size})"
+                f" must equal text_config.hidden_size ({self.text_config.hidden_size})"
+            )
+
+    @property
+    def token_layout(self) -> VideoLaVITTokenLayout:
+        return VideoLaVITTokenLayout(
+            text_vocab_size=self.text_vocab_size,
+            num_visual_codes=self.visual_tokenizer_config.codebook_size,
+            num_motion_codes=self.motion_tokenizer_config.codebook_size,
+            motion_tokens_per_clip=self.motion_tokenizer_config.num_tokens_per_clip,
+        )
+
+    @property
+    def image_token_id(self) -> int:
+        return self.token_layout.image_token_id
+
+    @property
+    def video_token_id(self) -> int:
+        return self.token_layout.video_token_id
+
+
+__all__ = ["VideoLaVITConfig"]

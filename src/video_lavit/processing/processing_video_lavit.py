@@ -1,0 +1,373 @@
+"""`VideoLaVITProcessor`: prompts, videos and images -> the inputs of the Video-LaVIT language model (SPEC 4).
+
+Wraps the LLaMA tokenizer with the Video-LaVIT tokens (`tokenization_video_lavit`) and `VideoLaVITVideoProcessor`:
+
+- Prompts are tokenized as the reference's `tokenizer_image_token` (VideoLaVIT/models/video_lavit_for_understanding
+  .py): the text is split on the `<image>` / `<video>` placeholder strings, each chunk is tokenized on its own (so
+  each gets LLaMA's `▁` word prefix), only the first chunk keeps its BOS, and one placeholder id goes between chunks.
+- Videos go through the video processor (keyframes and motion vectors per clip), images through its
+  `preprocess_keyframe` (the reference's `LaVITImageProcessor`).
+- The chat template renders the reference's `default_conversation` (VideoLaVIT/conversation.py, separator style
+  TWO): `"{system} USER: <video>\\n{question} ASSISTANT:"`, answers followed by the literal `" \\\\n </s>"`.
+- `post_process_answer` cuts answers at the literal two characters backslash-n and strips them, as the reference;
+  `post_process_generation` splits generated ids into text, keyframe codes and motion codes.
+
+Deliberate differences from the reference:
+- Placeholders are real token ids just past the language model's vocabulary (`layout.image_token_id`,
+  `layout.video_token_id`) instead of -200 / -201, and the model, not the processor, expands them (the number of
+  keyframe tokens is only known inside the model).
+- Chunks are tokenized with `split_special_tokens=True`: text can never produce a marker, code, placeholder or
+  BOS/EOS id, whereas the reference's tokenizer had no strings for them at all. Placeholders come only from the
+  placeholder strings.
+- One batch may mix images and videos and may hold several placeholders per prompt; they map to the given images
+  and videos in batch order. The reference took either images or videos, one per prompt.
+- Batches are padded on the left by default (pad = unk, attention mask 0), as generation needs; the reference sets
+  `padding_side='left'` but then pads with `pad_sequence`, i.e. on the right. `padding_side="right"` gives that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import PreTrainedTokenizerBase
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.image_utils import load_image
+from transformers.processing_utils import ProcessorMixin
+
+from ..errors import InvalidInputError
+from ..tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
+from .tokenization_video_lavit import layout_from_tokenizer
+from .video_processing_video_lavit import VideoLaVITVideoProcessor
+
+DEFAULT_SYSTEM_PROMPT = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+
+# The reference's `default_conversation.sep2` is the Python string " \\n </s>": a space, a backslash, "n", a space,
+# then "</s>". In the Jinja string literal below the backslash is written twice.
+ANSWER_SEPARATOR = " \\n </s>"
+ANSWER_STOP_STRING = "\\n"
+
+# `Conversation.get_prompt` with `SeparatorStyle.TWO`: system + " ", then per message `ROLE: content` + " " (user) or
+# + sep2 (assistant), and "ASSISTANT:" as the generation prompt. Media parts of a message render as their
+# placeholder and a newline, before the message's text parts (joined with a space).
+DEFAULT_CHAT_TEMPLATE = (
+    "{%- macro render_content(content) -%}"
+    "{%- if content is string -%}{{- content -}}"
+    "{%- else -%}"
+    "{%- for part in content if part['type'] in ['image', 'video'] -%}"
+    "{{- '<' + part['type'] + '>' + '\\n' -}}"
+    "{%- endfor -%}"
+    "{{- content | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(' ') -}}"
+    "{%- endif -%}"
+    "{%- endmacro -%}"
+    "{%- if messages and messages[0]['role'] == 'system' -%}"
+    "{{- render_content(messages[0]['content']) -}}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{{- '" + DEFAULT_SYSTEM_PROMPT.replace("'", "\\'") + "' -}}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{{- ' ' -}}"
+    "{%- for message in loop_messages -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{- 'USER: ' + render_content(message['content']) + ' ' -}}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{- 'ASSISTANT: ' + render_content(message['content']) + ' \\\\n </s>' -}}"
+    "{%- else -%}"
+    "{{- raise_exception('Video-LaVIT conversations have user and assistant messages after an optional system "
+    "message, got role ' + message['role']) -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- 'ASSISTANT:' -}}{%- endif -%}"
+)
+
+_PLACEHOLDER_PATTERN = re.compile(f"({re.escape(IMAGE_PLACEHOLDER)}|{re.escape(VIDEO_PLACEHOLDER)})")
+
+
+@dataclass
+class VideoLaVITGeneratedSequence:
+    """One generated sequence split into its parts (see [`VideoLaVITProcessor.post_process_generation`]).
+
+    Attributes:
+        text (`str`): the decoded text ids, without special, marker, code or placeholder tokens.
+        keyframe_codes (`list[torch.LongTensor]`): keyframe codebook indices, one tensor per `[IMG] ... [/IMG]` span.
+        motion_codes (`list[torch.LongTensor]`): motion codebook indices, one tensor per `[MOV] ... [/MOV]` span.
+        clips (`list[tuple[torch.LongTensor | None, torch.LongTensor | None]]`): `(keyframe_codes, motion_codes)`
+            per clip in order: a keyframe span and the motion span right after it; a keyframe without motion (an
+            image) gives `None` motion, a motion span without a keyframe before it gives `None` keyframe codes.
+    """
+
+    text: str
+    keyframe_codes: list[torch.Tensor] = field(default_factory=list)
+    motion_codes: list[torch.Tensor] = field(default_factory=list)
+    clips: list[tuple[torch.Tensor | None, torch.Tensor | None]] = field(default_factory=list)
+
+
+class VideoLaVITProcessor(ProcessorMixin):
+    r"""Turns chat prompts, videos and images into the inputs of the Video-LaVIT language model, and its outputs back.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): a LLaMA tokenizer with the Video-LaVIT tokens
+            (see `add_video_lavit_tokens`).
+        video_processor ([`VideoLaVITVideoProcessor`]): cuts videos into clips and preprocesses keyframes and images.
+        chat_template (`str`, *optional*): Jinja chat template (defaults to the reference's conversation format).
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        video_processor: VideoLaVITVideoProcessor | None = None,
+        chat_template: str | None = None,
+        **kwargs,
+    ):
+        if tokenizer is None:
+            raise InvalidInputError("VideoLaVITProcessor needs a tokenizer with the Video-LaVIT tokens.")
+        if video_processor is None:
+            video_processor = VideoLaVITVideoProcessor()
+        if chat_template is None:
+            chat_template = DEFAULT_CHAT_TEMPLATE
+        super().__init__(tokenizer, video_processor, chat_template=chat_template, **kwargs)
+        self.layout: VideoLaVITTokenLayout = layout_from_tokenizer(tokenizer)
+        self.image_token = IMAGE_PLACEHOLDER
+        self.video_token = VIDEO_PLACEHOLDER
+        self.image_token_id = self.layout.image_token_id
+        self.video_token_id = self.layout.video_token_id
+
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        videos=None,
+        images=None,
+        padding: bool | str = True,
+        padding_side: str | None = None,
+        return_tensors: str | None = "pt",
+        add_special_tokens: bool = True,
+        **kwargs,
+    ) -> BatchFeature:
+        """Tokenize prompts and preprocess the videos and images that their placeholders stand for.
+
+        Args:
+            text (`str` or `list[str]`, *optional*): prompts; each `<image>` / `<video>` string becomes one
+                placeholder id, which the model replaces by the image's / video's tokens.
+            videos (*optional*): one video (path, bytes, file object) or a list, one per `<video>` placeholder of the
+                whole batch, in order (a list of per-prompt lists is flattened).
+            images (*optional*): one image (PIL, uint8 `[H, W, 3]` array, or a path / URL / base64 string read
+                with `transformers.image_utils.load_image`) or a list, one per `<image>` placeholder.
+            padding (`bool` or `str`, *optional*, defaults to `True`): padding strategy of `tokenizer.pad`.
+            padding_side (`str`, *optional*): `"left"` (the default, for generation) or `"right"`.
+            return_tensors (`str`, *optional*, defaults to `"pt"`): `"pt"`, `"np"` or `None` (lists).
+            add_special_tokens (`bool`, *optional*, defaults to `True`): put BOS at the start of each prompt.
+            **kwargs: options of the video processor (e.g. `max_clips`), also used for images; any other option
+                is an error.
+
+        Returns:
+            `BatchFeature` with `input_ids` and `attention_mask` `[batch, seq_len]` when `text` is given,
+            `keyframe_pixel_values` `[total_clips, 3, 224, 224]`, `motion_vectors` `[total_clips, 2, 24, 20, 36]`
+            and `num_clips` `[num_videos]` when `videos` are given, and `pixel_values` `[num_images, 3, 224, 224]`
+            when `images` are given.
+
+        Raises:
+            `InvalidInputError`: the number of `<video>` / `<image>` placeholders differs from the number of videos /
+                images, or an input has the wrong type.
+        """
+        if text is None and videos is None and images is None:
+            raise InvalidInputError("VideoLaVITProcessor needs at least one of `text`, `videos` or `images`.")
+        if kwargs.pop("audio", None) is not None:
+            raise InvalidInputError("Video-LaVIT takes no audio.")
+        unknown = set(kwargs) - set(self.video_processor.valid_kwargs.__annotations__)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}")
+        if padding_side not in (None, "left", "right"):
+            raise InvalidInputError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+        video_list = _as_list(videos, "videos")
+        image_list = _as_images(images)
+
+        data = {}
+        if text is not None:
+            texts = [text] if isinstance(text, str) else list(text)
+            if not texts or not all(isinstance(sample, str) for sample in texts):
+                raise InvalidInputError("`text` must be a string or a non-empty list of strings.")
+            input_ids = [self._tokenize_prompt(sample, add_special_tokens) for sample in texts]
+            for name, token_id, inputs in (
+                ("video", self.video_token_id, video_list),
+                ("image", self.image_token_id, image_list),
+            ):
+                count = sum(ids.count(token_id) for ids in input_ids)
+                if count != len(inputs):
+                    raise InvalidInputError(
+                        f"the prompts hold {count} <{name}> placeholder(s) but {len(inputs)} {name}(s) were given; "
+                        f"put one <{name}> in the text per {name}, in the order the {name}s are passed."
+                    )
+            encoded = self.tokenizer.pad(
+                {"input_ids": input_ids},
+                padding=padding,
+                padding_side=padding_side or "left",
+                return_attention_mask=True,
+            )
+            data["input_ids"] = encoded["input_ids"]
+            data["attention_mask"] = encoded["attention_mask"]
+        if video_list:
+            video_features = self.video_processor(video_list, return_tensors="pt", **kwargs)
+            data.update(video_features.data)
+        if image_list:
+            data["pixel_values"] = torch.stack(
+                [self.video_processor.preprocess_keyframe(image, **kwargs) for image in image_list]
+            )
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _tokenize_prompt(self, text: str, add_special_tokens: bool) -> list[int]:
+        """The reference's `tokenizer_image_token`, for both placeholders, with user text kept as plain text."""
+        pieces = _PLACEHOLDER_PATTERN.split(text)
+        # pieces alternate: chunk, placeholder, chunk, ..., chunk
+        chunks, placeholders = pieces[0::2], pieces[1::2]
+        chunk_ids = self.tokenizer(
+            chunks, add_special_tokens=add_special_tokens, split_special_tokens=True, padding=False
+        )["input_ids"]
+        bos_token_id = self.tokenizer.bos_token_id
+        input_ids = list(chunk_ids[0])
+        for placeholder, ids in zip(placeholders, chunk_ids[1:]):
+            input_ids.append(self.image_token_id if placeholder == IMAGE_PLACEHOLDER else self.video_token_id)
+            if add_special_tokens and ids and ids[0] == bos_token_id:
+                ids = ids[1:]
+            input_ids.extend(ids)
+        return input_ids
+
+    def batch_decode(self, *args, **kwargs) -> list[str]:
+        """Forwarded to the tokenizer's `batch_decode`."""
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs) -> str:
+        """Forwarded to the tokenizer's `decode`."""
+        return self.tokenizer.decode(*args, **kwargs)
+
+    def post_process_answer(self, text: str | list[str]) -> str | list[str]:
+        """The reference's answer clean-up: keep what comes before the literal two characters `\\n`, stripped."""
+        if isinstance(text, str):
+            return text.split(ANSWER_STOP_STRING)[0].strip()
+        return [answer.split(ANSWER_STOP_STRING)[0].strip() for answer in text]
+
+    def post_process_generation(
+        self, sequences: torch.Tensor | Sequence[int] | Sequence[Sequence[int]] | Sequence[torch.Tensor]
+    ) -> list[VideoLaVITGeneratedSequence]:
+        """Split generated sequences into text, keyframe codes and motion codes.
+
+        Args:
+            sequences: a `[batch, seq_len]` LongTensor, one 1-D sequence, or a list of 1-D sequences (tensors or
+                lists of ids). Padding ids are ignored. A span left open at the end (generation stopped early)
+                keeps the codes it has.
+
+        Returns:
+            `list[VideoLaVITGeneratedSequence]`, one per sequence.
+
+        Raises:
+            `InvalidInputError`: a code or text id inside the wrong span, a code outside any span, or unbalanced
+                span markers.
+        """
+        if isinstance(sequences, torch.Tensor):
+            if sequences.dim() not in (1, 2):
+                raise InvalidInputError(f"sequences must be 1-D or 2-D, got shape {tuple(sequences.shape)}.")
+            batch = [sequences] if sequences.dim() == 1 else list(sequences)
+        elif len(sequences) > 0 and isinstance(sequences[0], (int, np.integer)):
+            batch = [sequences]
+        else:
+            batch = list(sequences)
+        return [self._split_sequence(torch.as_tensor(ids, dtype=torch.long).flatten().tolist()) for ids in batch]
+
+    def _split_sequence(self, ids: list[int]) -> VideoLaVITGeneratedSequence:
+        layout = self.layout
+        pad_token_id = self.tokenizer.pad_token_id
+        placeholder_ids = (layout.image_token_id, layout.video_token_id)
+        text_ids, keyframe_codes, motion_codes, clips = [], [], [], []
+        open_span, span_codes = None, []  # open_span: "keyframe", "motion" or None
+        for position, token_id in enumerate(ids):
+            if token_id == pad_token_id or token_id in placeholder_ids:
+                continue
+            if token_id in (layout.image_start_id, layout.motion_start_id):
+                if open_span is not None:
+                    raise InvalidInputError(f"position {position}: a span starts inside an open {open_span} span.")
+                open_span, span_codes = ("keyframe" if token_id == layout.image_start_id else "motion"), []
+            elif token_id in (layout.image_end_id, layout.motion_end_id):
+                expected = "keyframe" if token_id == layout.image_end_id else "motion"
+                if open_span != expected:
+                    raise InvalidInputError(f"position {position}: a {expected} span ends but none is open.")
+                self._close_span(open_span, span_codes, keyframe_codes, motion_codes, clips)
+                open_span = None
+            elif layout.visual_code_offset <= token_id < layout.motion_start_id:
+                if open_span != "keyframe":
+                    raise InvalidInputError(
+                        f"position {position}: keyframe code id {token_id} outside [IMG] ... [/IMG]."
+                    )
+                span_codes.append(token_id - layout.visual_code_offset)
+            elif layout.motion_code_offset <= token_id < layout.vocab_size:
+                if open_span != "motion":
+                    raise InvalidInputError(
+                        f"position {position}: motion code id {token_id} outside [MOV] ... [/MOV]."
+                    )
+                span_codes.append(token_id - layout.motion_code_offset)
+            elif 0 <= token_id < layout.text_vocab_size:
+                if open_span is not None:
+                    raise InvalidInputError(f"position {position}: text id {token_id} inside a {open_span} span.")
+                text_ids.append(token_id)
+            else:
+                raise InvalidInputError(f"position {position}: id {token_id} is outside the vocabulary.")
+        if open_span is not None:
+            self._close_span(open_span, span_codes, keyframe_codes, motion_codes, clips)
+        text = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+        return VideoLaVITGeneratedSequence(
+            text=text, keyframe_codes=keyframe_codes, motion_codes=motion_codes, clips=clips
+        )
+
+    @staticmethod
+    def _close_span(kind, span_codes, keyframe_codes, motion_codes, clips):
+        codes = torch.tensor(span_codes, dtype=torch.long)
+        if kind == "keyframe":
+            keyframe_codes.append(codes)
+            clips.append((codes, None))
+        elif clips and clips[-1][1] is None and clips[-1][0] is not None:
+            motion_codes.append(codes)
+            clips[-1] = (clips[-1][0], codes)
+        else:
+            motion_codes.append(codes)
+            clips.append((None, codes))
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["input_ids", "attention_mask", "keyframe_pixel_values", "motion_vectors", "num_clips", "pixel_values"]
+
+
+def _as_list(inputs, name: str) -> list:
+    """One input or a list of inputs (a list of per-prompt lists is flattened) -> a list."""
+    if inputs is None:
+        return []
+    if isinstance(inputs, (list, tuple)):
+        flat = []
+        for item in inputs:
+            flat.extend(item if isinstance(item, (list, tuple)) else [item])
+        if not flat:
+            raise InvalidInputError(f"`{name}` is an empty list; pass None when there are no {name}.")
+        return flat
+    return [inputs]
+
+
+def _as_images(images) -> list:
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    image_list = [load_image(image) if isinstance(image, str) else image for image in _as_list(images, "images")]
+    for image in image_list:
+        if not (isinstance(image, Image.Image) or (isinstance(image, np.ndarray) and image.ndim in (2, 3))):
+            raise InvalidInputError(
+                f"images must be PIL images, uint8 [H, W, 3] arrays or paths, got {type(image).__name__}"
+                + (f" of shape {tuple(image.shape)}" if hasattr(image, "shape") else "")
+                + "."
+            )
+    return image_list
+
+
+__all__ = ["VideoLaVITGeneratedSequence", "VideoLaVITProcessor"]

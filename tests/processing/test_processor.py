@@ -1,0 +1,366 @@
+"""Tests of `VideoLaVITProcessor` and the Video-LaVIT tokenizer, on the tiny tokenizer of `tests/tiny_tokenizer.py`.
+
+The prompt strings of the chat-template tests were produced with the reference's `default_conversation.get_prompt()`
+(VideoLaVIT/conversation.py), run outside the project on the same messages.
+"""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tiny_tokenizer import (
+    TINY_LAYOUT,
+    TINY_TEXT_VOCAB_SIZE,
+    build_tiny_llama_tokenizer,
+    build_tiny_video_lavit_tokenizer,
+)
+from transformers import AutoProcessor, AutoVideoProcessor
+
+import video_lavit
+from video_lavit import InvalidInputError, make_sample_video
+from video_lavit.processing import (
+    VideoLaVITProcessor,
+    VideoLaVITVideoProcessor,
+    add_video_lavit_tokens,
+    layout_from_tokenizer,
+)
+from video_lavit.tokenizers.token_layout import VideoLaVITTokenLayout
+
+SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+
+
+@pytest.fixture(scope="module")
+def processor() -> VideoLaVITProcessor:
+    return VideoLaVITProcessor(build_tiny_video_lavit_tokenizer(), VideoLaVITVideoProcessor())
+
+
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory) -> str:
+    """5 s of 96x64 H.264 at 24 fps: one clip."""
+    return make_sample_video(tmp_path_factory.mktemp("videos") / "short.mp4", width=96, height=64, seconds=5, fps=24)
+
+
+def reference_chunk_rule(prompt: str, tokenizer, placeholder: str, placeholder_id: int) -> list[int]:
+    """The reference's `tokenizer_image_token`, written out for one placeholder kind."""
+    chunks = [tokenizer(chunk).input_ids for chunk in prompt.split(placeholder)]
+    input_ids, offset = [], 0
+    if chunks and chunks[0] and chunks[0][0] == tokenizer.bos_token_id:
+        offset = 1
+        input_ids.append(chunks[0][0])
+    for index, chunk in enumerate(chunks):
+        if index > 0:
+            input_ids.append(placeholder_id)
+        input_ids.extend(chunk[offset:])
+    return input_ids
+
+
+# Tokenizer
+
+
+def test_tiny_tokenizer_is_llama_like():
+    tokenizer = build_tiny_llama_tokenizer()
+    assert len(tokenizer) == TINY_TEXT_VOCAB_SIZE
+    assert (tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) == (0, 1, 2)
+    assert tokenizer.convert_ids_to_tokens([3, 258]) == ["<0x00>", "<0xFF>"]
+    ids = tokenizer("The video shows a cat.").input_ids
+    assert ids[0] == 1 and ids[-1] != 2
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "The video shows a cat."
+    # Byte fallback: characters outside the corpus still round-trip.
+    assert tokenizer.decode(tokenizer("Zürich 東京").input_ids, skip_special_tokens=True) == "Zürich 東京"
+    assert build_tiny_llama_tokenizer(400).get_vocab() is not None and len(build_tiny_llama_tokenizer(400)) == 400
+    assert tokenizer.get_vocab() == build_tiny_llama_tokenizer().get_vocab()  # deterministic
+
+
+def test_added_tokens_follow_the_layout():
+    tokenizer = build_tiny_video_lavit_tokenizer()
+    assert len(tokenizer) == TINY_LAYOUT.vocab_size + 2
+    for token_id, content in TINY_LAYOUT.special_tokens():
+        assert tokenizer.convert_tokens_to_ids(content) == token_id
+    assert tokenizer.convert_ids_to_tokens(TINY_LAYOUT.visual_code_offset + 3) == "<visual_03>"
+    assert tokenizer.convert_ids_to_tokens(TINY_LAYOUT.motion_code_offset + 15) == "<motion_15>"
+    assert tokenizer.padding_side == "left"
+    assert tokenizer.pad_token_id == tokenizer.unk_token_id == 0
+    assert layout_from_tokenizer(tokenizer) == TINY_LAYOUT
+
+
+def test_add_tokens_rejects_wrong_sizes():
+    with pytest.raises(InvalidInputError, match="320 tokens but .* 32000"):
+        add_video_lavit_tokens(build_tiny_llama_tokenizer(), VideoLaVITTokenLayout())
+    with pytest.raises(InvalidInputError):
+        add_video_lavit_tokens(build_tiny_video_lavit_tokenizer(), TINY_LAYOUT)
+    with pytest.raises(InvalidInputError, match="add_video_lavit_tokens"):
+        layout_from_tokenizer(build_tiny_llama_tokenizer())
+
+
+# Prompts
+
+
+PROMPTS = [
+    f"{SYSTEM} USER: <video>\nWhat is the man doing? ASSISTANT:",
+    "<video>\nDescribe the video.",
+    "Compare <video> and <video>",
+    "ends with a placeholder <video>",
+    "<video><video>",
+    "no placeholder at all",
+]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_tokenization_follows_the_reference_chunk_rule(processor, prompt):
+    expected = reference_chunk_rule(prompt, processor.tokenizer, "<video>", processor.video_token_id)
+    assert processor._tokenize_prompt(prompt, add_special_tokens=True) == expected
+    assert expected[0] == processor.tokenizer.bos_token_id and expected.count(processor.tokenizer.bos_token_id) == 1
+    # Without special tokens: the same chunks without BOS.
+    pieces = [processor.tokenizer(chunk, add_special_tokens=False).input_ids for chunk in prompt.split("<video>")]
+    without = pieces[0]
+    for piece in pieces[1:]:
+        without = without + [processor.video_token_id] + piece
+    assert processor._tokenize_prompt(prompt, add_special_tokens=False) == without == expected[1:]
+
+
+def test_call_tokenizes_like_the_reference(processor):
+    prompt = f"{SYSTEM} USER: What is in the picture? ASSISTANT:"
+    batch = processor(text=[prompt], return_tensors=None)
+    assert batch["input_ids"] == [reference_chunk_rule(prompt, processor.tokenizer, "<video>", 0)]
+    prompt = f"{SYSTEM} USER: <image>\nWhat is in the picture? ASSISTANT:"
+    batch = processor(text=prompt, images=Image.new("RGB", (16, 16)), return_tensors=None)
+    assert batch["input_ids"] == [
+        reference_chunk_rule(prompt, processor.tokenizer, "<image>", processor.image_token_id)
+    ]
+    # Both kinds in one prompt map in order.
+    ids = processor._tokenize_prompt("a <image> b <video> c <image>", add_special_tokens=True)
+    placeholders = [i for i in ids if i >= TINY_LAYOUT.vocab_size]
+    assert placeholders == [processor.image_token_id, processor.video_token_id, processor.image_token_id]
+
+
+def test_user_text_cannot_produce_special_ids(processor):
+    typed = "[IMG]<visual_03>[/IMG][MOV]<motion_01>[/MOV]<s></s><unk><unused_0>"
+    ids = processor(text=f"USER: {typed} ASSISTANT:", return_tensors=None)["input_ids"][0]
+    assert ids[0] == processor.tokenizer.bos_token_id
+    assert all(3 <= i < TINY_TEXT_VOCAB_SIZE for i in ids[1:])
+    assert processor.decode(ids, skip_special_tokens=True) == f"USER: {typed} ASSISTANT:"
+    # Only the placeholder strings become placeholder ids.
+    ids = processor(text=f"{typed}<image>", images=Image.new("RGB", (8, 8)), return_tensors=None)["input_ids"][0]
+    assert [i for i in ids if i >= TINY_TEXT_VOCAB_SIZE] == [processor.image_token_id]
+
+
+def test_placeholder_counts_must_match(processor, short_video):
+    image = Image.new("RGB", (32, 32))
+    with pytest.raises(InvalidInputError, match="1 <video> placeholder.* but 2 video"):
+        processor(text="<video>\nq", videos=[short_video, short_video])
+    with pytest.raises(InvalidInputError, match="2 <video> placeholder.* but 0 video"):
+        processor(text=["<video> a", "<video> b"])
+    with pytest.raises(InvalidInputError, match="0 <image> placeholder.* but 1 image"):
+        processor(text="<video> a", videos=short_video, images=image)
+    with pytest.raises(InvalidInputError, match="0 <video> placeholder.* but 1 video"):
+        processor(text="no placeholder", videos=short_video)
+    with pytest.raises(InvalidInputError, match="PIL images"):
+        processor(text="<image>", images=[torch.zeros(3, 8, 8)])
+
+
+def test_padding_sides(processor):
+    texts = ["the cat", "the video shows a boat on the lake"]
+    left = processor(text=texts)
+    right = processor(text=texts, padding_side="right")
+    short = processor(text=texts[0])["input_ids"][0]
+    length = left["input_ids"].shape[1]
+    pad = processor.tokenizer.pad_token_id
+    assert left["input_ids"].dtype == torch.long and left["input_ids"].shape == right["input_ids"].shape
+    assert left["input_ids"][0].tolist() == [pad] * (length - len(short)) + short.tolist()
+    assert right["input_ids"][0].tolist() == short.tolist() + [pad] * (length - len(short))
+    assert left["attention_mask"][0].tolist() == [0] * (length - len(short)) + [1] * len(short)
+    assert right["attention_mask"][0].tolist() == [1] * len(short) + [0] * (length - len(short))
+    assert torch.equal(left["input_ids"][1], right["input_ids"][1]) and bool(left["attention_mask"][1].all())
+    as_lists = processor(text=texts, padding=False, return_tensors=None)
+    assert as_lists["input_ids"][0] == short.tolist()
+
+
+def test_videos_and_images(processor, short_video):
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    array_image = np.asarray(Image.new("RGB", (30, 20), (200, 10, 10)))
+    batch = processor(
+        text=["<video>\nWhat happens?", "<image>\nA <image>\nB"],
+        videos=short_video,
+        images=[image, array_image],
+        max_clips=1,
+    )
+    assert set(batch) == {
+        "input_ids",
+        "attention_mask",
+        "keyframe_pixel_values",
+        "motion_vectors",
+        "num_clips",
+        "pixel_values",
+    }
+    assert batch["num_clips"].tolist() == [1]
+    assert batch["keyframe_pixel_values"].shape == (1, 3, 224, 224)
+    assert batch["motion_vectors"].shape == (1, 2, 24, 20, 36)
+    assert batch["pixel_values"].shape == (2, 3, 224, 224)
+    assert torch.equal(batch["pixel_values"][0], processor.video_processor.preprocess_keyframe(image))
+    assert torch.equal(batch["pixel_values"][1], processor.video_processor.preprocess_keyframe(array_image))
+    assert (batch["input_ids"][0] == processor.video_token_id).sum() == 1
+    assert (batch["input_ids"][1] == processor.image_token_id).sum() == 2
+    # Media without text: only the media features.
+    images_only = processor(images=image)
+    assert set(images_only) == {"pixel_values"} and images_only["pixel_values"].shape == (1, 3, 224, 224)
+
+
+def test_unknown_options_are_errors(processor):
+    with pytest.raises(TypeError, match="max_length"):
+        processor(text="the cat", max_length=3)
+    with pytest.raises(InvalidInputError, match="padding_side"):
+        processor(text="the cat", padding_side="middle")
+
+
+# Chat template
+
+
+def render(processor, messages, add_generation_prompt=True):
+    return processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
+
+
+def test_chat_template_single_turns(processor):
+    video = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What is he doing?"}]}]
+    assert render(processor, video) == f"{SYSTEM} USER: <video>\nWhat is he doing? ASSISTANT:"
+    image = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe it."}]}]
+    assert render(processor, image) == f"{SYSTEM} USER: <image>\nDescribe it. ASSISTANT:"
+    text = [{"role": "user", "content": "Hello?"}]
+    assert render(processor, text) == f"{SYSTEM} USER: Hello? ASSISTANT:"
+    assert render(processor, text, add_generation_prompt=False) == f"{SYSTEM} USER: Hello? "
+    as_string = [{"role": "user", "content": "<video>\nWhat is he doing?"}]
+    assert render(processor, as_string) == render(processor, video)
+
+
+def test_chat_template_multi_turn_and_system(processor):
+    messages = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]},
+        {"role": "assistant", "content": "A dog runs."},
+        {"role": "user", "content": "Where?"},
+    ]
+    # The reference's sep2 is " \\n </s>" (backslash, n) and the next turn follows it without a space.
+    expected = f"{SYSTEM} USER: <video>\nWhat happens? ASSISTANT: A dog runs. \\n </s>USER: Where? ASSISTANT:"
+    assert render(processor, messages) == expected
+    custom = [{"role": "system", "content": "Be brief."}, *messages]
+    assert render(processor, custom) == expected.replace(SYSTEM, "Be brief.")
+    two_media = [{"role": "user", "content": [{"type": "image"}, {"type": "video"}, {"type": "text", "text": "Q"}]}]
+    assert render(processor, two_media) == f"{SYSTEM} USER: <image>\n<video>\nQ ASSISTANT:"
+
+
+def test_chat_template_tokenized_with_media_paths(processor, short_video, tmp_path):
+    Image.new("RGB", (20, 20), (0, 128, 255)).save(tmp_path / "image.png")
+    content = [
+        {"type": "image", "path": str(tmp_path / "image.png")},
+        {"type": "video", "path": short_video},
+        {"type": "text", "text": "What happens?"},
+    ]
+    messages = [{"role": "user", "content": content}]
+    batch = processor.apply_chat_template(
+        [messages, messages],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        processor_kwargs={"max_clips": 1},
+    )
+    prompt = f"{SYSTEM} USER: <image>\n<video>\nWhat happens? ASSISTANT:"
+    assert batch["input_ids"][0].tolist() == processor._tokenize_prompt(prompt, add_special_tokens=True)
+    assert batch["num_clips"].tolist() == [1, 1] and batch["pixel_values"].shape == (2, 3, 224, 224)
+
+
+# Decoding
+
+
+def test_every_special_id_round_trips(processor):
+    tokenizer = processor.tokenizer
+    for token_id in range(TINY_LAYOUT.text_vocab_size, TINY_LAYOUT.vocab_size + 2):
+        text = processor.decode([token_id])
+        assert tokenizer(text, add_special_tokens=False).input_ids == [token_id], (token_id, text)
+
+
+def test_generated_sequence_round_trips(processor):
+    tokenizer, layout = processor.tokenizer, TINY_LAYOUT
+    generator = torch.Generator().manual_seed(0)
+    keyframe = torch.randint(0, layout.num_visual_codes, (20,), generator=generator)
+    motion = torch.randint(0, layout.num_motion_codes, (layout.motion_tokens_per_clip,), generator=generator)
+    ids = (
+        [tokenizer.bos_token_id]
+        + tokenizer("A boat sails on the lake.", add_special_tokens=False).input_ids
+        + [layout.image_start_id]
+        + layout.visual_codes_to_ids(keyframe).tolist()
+        + [layout.image_end_id, layout.motion_start_id]
+        + layout.motion_codes_to_ids(motion).tolist()
+        + [layout.motion_end_id]
+        + tokenizer(" Then it stops.", add_special_tokens=False).input_ids
+    )
+    text = processor.decode(ids)
+    assert tokenizer(text, add_special_tokens=False).input_ids == ids
+    assert (
+        processor.batch_decode([ids, ids], skip_special_tokens=True)
+        == ["A boat sails on the lake. Then it stops."] * 2
+    )
+
+
+def test_post_process_generation(processor):
+    layout, tokenizer = TINY_LAYOUT, processor.tokenizer
+    keyframe_a, keyframe_b = torch.tensor([3, 0, 15, 7]), torch.tensor([1, 2])
+    motion = torch.arange(layout.motion_tokens_per_clip) % layout.num_motion_codes
+    text_ids = tokenizer("The cat runs.", add_special_tokens=False).input_ids
+    sequence = (
+        [tokenizer.bos_token_id]
+        + text_ids
+        + [layout.image_start_id, *layout.visual_codes_to_ids(keyframe_a).tolist(), layout.image_end_id]
+        + [layout.motion_start_id, *layout.motion_codes_to_ids(motion).tolist(), layout.motion_end_id]
+        + [layout.image_start_id, *layout.visual_codes_to_ids(keyframe_b).tolist(), layout.image_end_id]
+        + [tokenizer.eos_token_id]
+    )
+    padded = torch.tensor([[tokenizer.pad_token_id] * 3 + sequence, [tokenizer.pad_token_id] * (len(sequence) + 3)])
+    first, empty = processor.post_process_generation(padded)
+    assert first.text == "The cat runs."
+    assert [codes.tolist() for codes in first.keyframe_codes] == [keyframe_a.tolist(), keyframe_b.tolist()]
+    assert len(first.motion_codes) == 1 and torch.equal(first.motion_codes[0], motion)
+    assert first.keyframe_codes[0].dtype == torch.long
+    assert len(first.clips) == 2
+    assert torch.equal(first.clips[0][0], keyframe_a) and torch.equal(first.clips[0][1], motion)
+    assert torch.equal(first.clips[1][0], keyframe_b) and first.clips[1][1] is None
+    assert (empty.text, empty.keyframe_codes, empty.motion_codes, empty.clips) == ("", [], [], [])
+    # A 1-D tensor and a list give the same; a span cut off by the length limit keeps its codes.
+    (single,) = processor.post_process_generation(sequence)
+    assert single.text == first.text and len(single.clips) == 2
+    (cut,) = processor.post_process_generation(torch.tensor(sequence[: len(text_ids) + 4]))
+    assert [codes.tolist() for codes in cut.keyframe_codes] == [[3, 0]]
+    with pytest.raises(InvalidInputError, match="outside"):
+        processor.post_process_generation([layout.motion_code_offset])
+    with pytest.raises(InvalidInputError, match="inside"):
+        processor.post_process_generation([layout.image_start_id, 5])
+
+
+def test_post_process_answer(processor):
+    assert processor.post_process_answer("  A dog is running. \\n </s>USER: more") == "A dog is running."
+    assert processor.post_process_answer(["yes\\nno", "line one\nline two "]) == ["yes", "line one\nline two"]
+
+
+# Saving and loading
+
+
+def test_save_load_and_auto_processor(processor, tmp_path):
+    processor.save_pretrained(tmp_path)
+    assert (tmp_path / "chat_template.jinja").read_text() == processor.chat_template
+    loaded = AutoProcessor.from_pretrained(tmp_path)
+    assert isinstance(loaded, VideoLaVITProcessor) and isinstance(loaded.video_processor, VideoLaVITVideoProcessor)
+    assert loaded.chat_template == processor.chat_template
+    assert loaded.layout == processor.layout
+    assert loaded.tokenizer.padding_side == "left" and loaded.tokenizer.pad_token_id == 0
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
+    prompt = render(loaded, messages)
+    assert prompt == render(processor, messages)
+    assert loaded._tokenize_prompt(prompt, True) == processor._tokenize_prompt(prompt, True)
+    assert loaded.video_processor.to_dict() == processor.video_processor.to_dict()
+    assert isinstance(VideoLaVITProcessor.from_pretrained(tmp_path), VideoLaVITProcessor)
+    assert isinstance(AutoVideoProcessor.from_pretrained(tmp_path), VideoLaVITVideoProcessor)
+    # A custom chat template survives the round trip.
+    custom = VideoLaVITProcessor(processor.tokenizer, processor.video_processor, chat_template="{{ 'x' }}")
+    custom.save_pretrained(tmp_path / "custom")
+    assert AutoProcessor.from_pretrained(tmp_path / "custom").chat_template == "{{ 'x' }}"
+    assert video_lavit.processing.VideoLaVITProcessor is VideoLaVITProcessor
