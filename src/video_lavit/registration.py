@@ -8,7 +8,14 @@ class, here the composite `VideoLaVITConfig`. `AutoProcessor` likewise finds `Vi
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor, AutoVideoProcessor
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    AutoVideoProcessor,
+)
 
 from .modeling.configuration_video_lavit import VideoLaVITConfig
 from .modeling.modeling_video_lavit import VideoLaVITForCausalLM, VideoLaVITModel
@@ -37,3 +44,4 @@ def register_auto_classes() -> None:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
     AutoModelForCausalLM.register(VideoLaVITConfig, VideoLaVITForCausalLM, exist_ok=True)
+    AutoModelForImageTextToText.register(VideoLaVITConfig, VideoLaVITForCausalLM, exist_ok=True)

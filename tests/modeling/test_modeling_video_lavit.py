@@ -9,7 +9,7 @@ from video_lavit import InvalidInputError, VideoLaVITConfig, VideoLaVITForCausal
 HUB_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs")
 
 
-def tiny_config(keyframe_input="features", **overrides):
+def tiny_config(keyframe_input="features", image_size=32, patch_size=8, **overrides):
     values = dict(
         text_config=dict(
             model_type="llama",
@@ -25,8 +25,8 @@ def tiny_config(keyframe_input="features", **overrides):
             eos_token_id=2,
         ),
         visual_tokenizer_config=dict(
-            image_size=32,
-            patch_size=8,
+            image_size=image_size,
+            patch_size=patch_size,
             vision_hidden_size=32,
             vision_num_hidden_layers=1,
             vision_num_attention_heads=2,
@@ -343,3 +343,26 @@ def test_full_size_configs_parameter_counts(name, keyframe_input):
     assert model.model.visual_tokenizer.num_parameters() == 1_422_408_322
     assert model.model.motion_tokenizer.num_parameters() == 158_476_322
     assert model.num_parameters() == llama + 1_422_408_322 + 158_476_322
+
+
+@pytest.mark.parametrize("name", ["video_lavit_understanding", "video_lavit_generation"])
+def test_full_size_processor_files(name):
+    import json
+
+    from jinja2 import Template
+
+    from video_lavit import VideoLaVITVideoProcessor
+
+    folder = os.path.join(HUB_CONFIGS, name)
+    with open(os.path.join(folder, "processor_config.json")) as handle:
+        settings = json.load(handle)
+    assert settings["processor_class"] == "VideoLaVITProcessor"
+    video_processor = VideoLaVITVideoProcessor(**settings["video_processor"])
+    assert (video_processor.fps, video_processor.num_frames) == (6, 24)
+    with open(os.path.join(folder, "chat_template.jinja")) as handle:
+        template = Template(handle.read())
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Why?"}]}]
+    assert template.render(messages=messages, add_generation_prompt=True) == (
+        "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
+        "detailed, and polite answers to the user's questions. USER: <video>\nWhy? ASSISTANT:"
+    )
