@@ -56,6 +56,11 @@ def test_video_and_image_questions_in_one_batch(checkpoint, video):
     alone = processor(text=prompts[1], images=[image])
     single = model.generate(**alone, max_new_tokens=5, min_new_tokens=5, do_sample=False)
     assert torch.equal(single[0, alone["input_ids"].shape[1] :], answers[1])
+    # The reference's stop at the literal backslash-n goes through transformers' stop strings.
+    stopped = model.generate(
+        **alone, max_new_tokens=5, do_sample=False, stop_strings=["\\n"], tokenizer=processor.tokenizer
+    )
+    assert stopped.shape[1] <= single.shape[1]
 
 
 def test_device_map_auto_loading(checkpoint):
