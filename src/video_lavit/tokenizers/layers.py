@@ -40,6 +40,19 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(hidden_states)))
 
 
+class TanhProjection(nn.Module):
+    """Linear -> Tanh -> Linear: the tokenizers' projections to and from the code space."""
+
+    def __init__(self, in_features: int, hidden_features: int, out_features: int):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.Tanh()
+        self.fc2 = nn.Linear(hidden_features, out_features)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(hidden_states)))
+
+
 class QVBiasSelfAttention(nn.Module):
     """Multi-head self-attention with biases on queries and values only (BEiT / EVA style), via SDPA."""
 
@@ -186,5 +199,6 @@ __all__ = [
     "Fp32LayerNorm",
     "Mlp",
     "QVBiasSelfAttention",
+    "TanhProjection",
     "policy_attention",
 ]

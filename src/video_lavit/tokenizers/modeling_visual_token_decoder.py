@@ -30,7 +30,7 @@ from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
 from .configuration_visual_tokenizer import VideoLaVITVisualTokenDecoderConfig
-from .layers import Fp32LayerNorm, FusionBlock
+from .layers import Fp32LayerNorm, FusionBlock, TanhProjection
 from .vector_quantizer import VectorQuantizer
 
 
@@ -58,19 +58,6 @@ class AttentionPool(nn.Module):
         value = self.v_proj(tokens).reshape(batch, -1, self.num_heads, head_dim).transpose(1, 2)
         pooled = F.scaled_dot_product_attention(query, key, value).reshape(batch, hidden)
         return self.c_proj(pooled)
-
-
-class DecoderHead(nn.Module):
-    """Linear -> Tanh -> Linear reconstructing the ViT-like features."""
-
-    def __init__(self, hidden_size: int, output_size: int):
-        super().__init__()
-        self.fc1 = nn.Linear(hidden_size, hidden_size)
-        self.act = nn.Tanh()
-        self.fc2 = nn.Linear(hidden_size, output_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(hidden_states)))
 
 
 @dataclass
@@ -132,7 +119,7 @@ class VideoLaVITVisualTokenDecoder(VideoLaVITVisualTokenDecoderPreTrainedModel):
             for _ in range(config.num_hidden_layers)
         )
         self.post_layernorm = Fp32LayerNorm(hidden, eps=config.layer_norm_eps)
-        self.head = DecoderHead(hidden, config.output_hidden_size)
+        self.head = TanhProjection(hidden, hidden, config.output_hidden_size)
         self.prompt_projections = nn.ModuleList(
             nn.Linear(config.output_hidden_size, dim) for dim in config.prompt_embed_dims
         )

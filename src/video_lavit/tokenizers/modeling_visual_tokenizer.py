@@ -40,7 +40,7 @@ from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
 from .configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
-from .layers import Fp32LayerNorm, FusionBlock, Mlp, QVBiasSelfAttention
+from .layers import Fp32LayerNorm, FusionBlock, Mlp, QVBiasSelfAttention, TanhProjection
 from .vector_quantizer import VectorQuantizer
 
 Selection = Literal["argmax", "sample"]
@@ -158,19 +158,6 @@ class TokenMerger(nn.Module):
         return self.post_layernorm(hidden_states)
 
 
-class CodeHead(nn.Module):
-    """Linear -> Tanh -> Linear from the merger's width to the code width."""
-
-    def __init__(self, hidden_size: int, code_dim: int):
-        super().__init__()
-        self.fc1 = nn.Linear(hidden_size, hidden_size)
-        self.act = nn.Tanh()
-        self.fc2 = nn.Linear(hidden_size, code_dim)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(hidden_states)))
-
-
 def pack_kept_tokens(values: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Move the kept tokens of each row to the left, in their original order.
 
@@ -269,7 +256,7 @@ class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
         self.vision_model = EvaVisionTransformer(config)
         self.token_predictor = TokenPredictor(config)
         self.token_merger = TokenMerger(config)
-        self.code_head = CodeHead(config.vision_hidden_size, config.code_dim)
+        self.code_head = TanhProjection(config.vision_hidden_size, config.vision_hidden_size, config.code_dim)
         self.quantizer = VectorQuantizer(
             config.codebook_size, config.code_dim, commitment_weight=config.commitment_weight
         )
