@@ -2,6 +2,7 @@
 
 - `Fp32LayerNorm`: LayerNorm computed in fp32 and cast back, as the reference's fused / fp32-casting LayerNorms
   behave for half-precision inputs.
+- `SpatioTemporalBlock`: the factorised (spatial, then temporal) video block of the motion condition encoder.
 - `QVBiasSelfAttention`: BEiT/EVA-style self-attention (one bias-free qkv projection, learned biases on the queries
   and values only), used by the EVA-CLIP ViT of the keyframe tokenizer and the motion tokenizer, through SDPA.
 - `FusionBlock`: self-attention, cross-attention to a context, MLP (pre-norm), used by the keyframe tokenizer's
@@ -74,6 +75,32 @@ class QVBiasSelfAttention(nn.Module):
         attended = F.scaled_dot_product_attention(query, key, value)
         attended = attended.transpose(1, 2).reshape(batch, seq_len, hidden)  # b h s d -> b s (h d)
         return self.proj(attended)
+
+
+class SpatioTemporalBlock(GradientCheckpointingLayer):
+    """Factorised video block: spatial attention within each frame, temporal attention across the frames at each
+    position, then an MLP (pre-norm, fp32 LayerNorms, q/v-biased attentions)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, layer_norm_eps: float):
+        super().__init__()
+        self.spatial_norm = Fp32LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.spatial_attention = QVBiasSelfAttention(hidden_size, num_heads)
+        self.temporal_norm = Fp32LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.temporal_attention = QVBiasSelfAttention(hidden_size, num_heads)
+        self.mlp_norm = Fp32LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`hidden_states` `[batch, frames, positions, hidden]` -> same shape."""
+        batch, frames, positions, hidden = hidden_states.shape
+        spatial = hidden_states.reshape(batch * frames, positions, hidden)
+        spatial = spatial + self.spatial_attention(self.spatial_norm(spatial))
+        # (b t) p c -> (b p) t c
+        temporal = spatial.reshape(batch, frames, positions, hidden).transpose(1, 2).reshape(-1, frames, hidden)
+        temporal = temporal + self.temporal_attention(self.temporal_norm(temporal))
+        temporal = temporal + self.mlp(self.mlp_norm(temporal))
+        # (b p) t c -> b t p c
+        return temporal.reshape(batch, positions, frames, hidden).transpose(1, 2)
 
 
 def policy_attention(
@@ -199,6 +226,7 @@ __all__ = [
     "Fp32LayerNorm",
     "Mlp",
     "QVBiasSelfAttention",
+    "SpatioTemporalBlock",
     "TanhProjection",
     "policy_attention",
 ]
