@@ -1,0 +1,555 @@
+"""`VideoLaVITDetokenizerPipeline`: keyframe and motion tokens -> video frames (SPEC section 5).
+
+Per clip of 24 frames:
+
+1. Keyframe: either given (an image, for image-to-video) or rendered from its keyframe codes: the visual token
+   decoder turns the codes into SDXL-style `prompt_embeds` / `pooled_prompt_embeds`, and an SDXL-architecture UNet
+   denoises a latent with classifier-free guidance against all-zero embeddings (reference `image_decoding`).
+2. Motion: decoded from its 135 motion codes by the motion tokenizer (or taken from motion grids, to reconstruct a
+   video from its own motion) at the latent size, divided by 10; the motion condition encoder turns it into
+   per-frame tokens.
+3. Video: the motion-conditioned SVD UNet denoises 24 latents from noise; its input per frame is the noisy latent,
+   the keyframe's VAE latent (noise-augmented, unscaled, zeros in the unconditional branch) and the motion (zeros in
+   the unconditional branch); guidance grows linearly from `min_guidance_scale` on the first frame to
+   `max_guidance_scale` on the last; `added_time_ids = [fps, motion_bucket_id, noise_aug_strength]`.
+4. The next clip's keyframe starts from the previous clip's last frame, VAE-encoded and forward-noised to step
+   `int(noise_constraint_strength * steps)` of the keyframe schedule (the reference's noise constraint).
+
+Random numbers are drawn in the reference's order (keyframe latents, then the keyframe's noise augmentation, then the
+video latents, clip by clip) with `randn_tensor(generator=...)`. The denoising arithmetic is the schedulers'. No
+registered component is changed by a call (the reference upcasts an fp16 VAE in place; load the VAEs in bf16 or fp32
+instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, AutoencoderKLTemporalDecoder, DiffusionPipeline, UNet2DConditionModel
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+
+from ..errors import InvalidInputError
+from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+from ..tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
+from .motion_condition_encoder import VideoLaVITMotionConditionEncoder
+from .unet_video_lavit import VideoLaVITVideoUNet
+
+ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | Sequence[PIL.Image.Image]
+
+
+@dataclass
+class VideoLaVITDetokenizerPipelineOutput(BaseOutput):
+    """Output of `VideoLaVITDetokenizerPipeline`.
+
+    Attributes:
+        frames: per video, its clips' frames one after the other: a list of lists of PIL images (`"pil"`), an array
+            `[batch, clips * 24, height, width, 3]` (`"np"`), a tensor `[batch, clips * 24, 3, height, width]`
+            (`"pt"`), or the final latents `[batch, clips, 24, 4, height / 8, width / 8]` (`"latent"`).
+        keyframes: per video, the keyframe of each clip (PIL images, or as `frames` for `"np"` / `"pt"`; None for
+            `"latent"`).
+    """
+
+    frames: list | np.ndarray | torch.Tensor
+    keyframes: list | np.ndarray | torch.Tensor | None = None
+
+
+class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
+    r"""Video-LaVIT's detokenizer: keyframe codes (or an image) and motion codes (or motion grids) -> frames.
+
+    Components:
+        unet ([`VideoLaVITVideoUNet`]): the motion-conditioned video UNet.
+        motion_encoder ([`VideoLaVITMotionConditionEncoder`]): motion -> per-frame condition tokens.
+        vae ([`AutoencoderKLTemporalDecoder`]): the video VAE.
+        scheduler ([`EulerDiscreteScheduler`]): the video scheduler.
+        motion_tokenizer ([`VideoLaVITMotionTokenizer`], *optional*): decodes motion codes.
+        token_decoder ([`VideoLaVITVisualTokenDecoder`], *optional*): keyframe codes -> UNet conditioning.
+        keyframe_unet ([`UNet2DConditionModel`], *optional*): the SDXL-architecture keyframe UNet.
+        keyframe_vae ([`AutoencoderKL`], *optional*): its VAE.
+        keyframe_scheduler (*optional*): its scheduler.
+
+    The keyframe components are needed only to render keyframes from codes; the motion tokenizer only for motion
+    codes. Loading: `VideoLaVITDetokenizerPipeline.from_pretrained(folder)` after `import video_lavit`.
+    """
+
+    model_cpu_offload_seq = "token_decoder->keyframe_unet->keyframe_vae->motion_tokenizer->motion_encoder->unet->vae"
+    _optional_components = ["motion_tokenizer", "token_decoder", "keyframe_unet", "keyframe_vae", "keyframe_scheduler"]
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(
+        self,
+        unet: VideoLaVITVideoUNet,
+        motion_encoder: VideoLaVITMotionConditionEncoder,
+        vae: AutoencoderKLTemporalDecoder,
+        scheduler: KarrasDiffusionSchedulers,
+        motion_tokenizer: VideoLaVITMotionTokenizer | None = None,
+        token_decoder: VideoLaVITVisualTokenDecoder | None = None,
+        keyframe_unet: UNet2DConditionModel | None = None,
+        keyframe_vae: AutoencoderKL | None = None,
+        keyframe_scheduler: KarrasDiffusionSchedulers | None = None,
+    ):
+        super().__init__()
+        self.register_modules(
+            unet=unet,
+            motion_encoder=motion_encoder,
+            vae=vae,
+            scheduler=scheduler,
+            motion_tokenizer=motion_tokenizer,
+            token_decoder=token_decoder,
+            keyframe_unet=keyframe_unet,
+            keyframe_vae=keyframe_vae,
+            keyframe_scheduler=keyframe_scheduler,
+        )
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor, resample="bicubic")
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, resample="bicubic")
+
+    @property
+    def num_frames(self) -> int:
+        return 24
+
+    # 0. Inputs
+
+    def check_inputs(
+        self,
+        image,
+        keyframe_codes,
+        motion_codes,
+        motion,
+        height: int,
+        width: int,
+        keyframe_height: int,
+        keyframe_width: int,
+        callback_on_step_end_tensor_inputs,
+    ) -> tuple[int, int]:
+        """Validate the inputs; returns (batch size, clips)."""
+        for name, value in (("height", height), ("width", width), ("keyframe_height", keyframe_height)):
+            if value % 64:
+                raise InvalidInputError(f"{name} must be a multiple of 64, got {value}")
+        if keyframe_width % 64:
+            raise InvalidInputError(f"keyframe_width must be a multiple of 64, got {keyframe_width}")
+        if (motion_codes is None) == (motion is None):
+            raise InvalidInputError("pass exactly one of motion_codes (motion tokens) and motion (motion grids)")
+        if motion_codes is not None:
+            if self.motion_tokenizer is None:
+                raise InvalidInputError("motion_codes need the motion_tokenizer component; pass motion grids instead")
+            if motion_codes.ndim not in (2, 3) or motion_codes.shape[-1] != 135:
+                raise InvalidInputError(
+                    "motion_codes must have shape [batch, 135] or [batch, clips, 135], "
+                    f"got {tuple(motion_codes.shape)}"
+                )
+            batch, clips = motion_codes.shape[0], (motion_codes.shape[1] if motion_codes.ndim == 3 else 1)
+        else:
+            if motion.ndim not in (5, 6) or motion.shape[-4:] != (2, 24, 20, 36):
+                raise InvalidInputError(
+                    f"motion must have shape [batch, (clips,) 2, 24, 20, 36], got {tuple(motion.shape)}"
+                )
+            batch, clips = motion.shape[0], (motion.shape[1] if motion.ndim == 6 else 1)
+        if image is None and keyframe_codes is None:
+            raise InvalidInputError(
+                "pass image (the first keyframe) or keyframe_codes (codes of every clip's keyframe)"
+            )
+        if keyframe_codes is not None:
+            if len(keyframe_codes) != batch or any(len(video) != clips for video in keyframe_codes):
+                raise InvalidInputError(f"keyframe_codes must hold {clips} code tensors for each of {batch} videos")
+            if self.token_decoder is None or self.keyframe_unet is None or self.keyframe_vae is None:
+                raise InvalidInputError(
+                    "rendering keyframes from codes needs the token_decoder, keyframe_unet, keyframe_vae and "
+                    "keyframe_scheduler components"
+                )
+        elif clips > 1:
+            raise InvalidInputError("an image gives the first keyframe only; more clips need keyframe_codes")
+        if image is not None:
+            if isinstance(image, (list, tuple)):
+                images = len(image)
+            elif isinstance(image, PIL.Image.Image):
+                images = 1
+            elif isinstance(image, (np.ndarray, torch.Tensor)):
+                images = 1 if image.ndim == 3 else image.shape[0]
+            else:
+                raise InvalidInputError(
+                    f"image must be a PIL image, a list of them, an array or a tensor, got {type(image)}"
+                )
+            if images != batch:
+                raise InvalidInputError(f"got {images} images for {batch} videos")
+        if callback_on_step_end_tensor_inputs is not None:
+            unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
+            if unknown:
+                raise InvalidInputError(f"callback_on_step_end_tensor_inputs may name {self._callback_tensor_inputs}")
+        return batch, clips
+
+    # 1. Keyframes
+
+    def encode_keyframe_conditions(
+        self, codes: Sequence[torch.Tensor], device: torch.device, do_classifier_free_guidance: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keyframe codes -> (`prompt_embeds`, `pooled_prompt_embeds`), with zeros first for guidance."""
+        decoded = self.token_decoder([torch.as_tensor(row, device=device).long() for row in codes])
+        prompt_embeds, pooled = decoded.prompt_embeds, decoded.pooled_prompt_embeds
+        if do_classifier_free_guidance:
+            prompt_embeds = torch.cat([torch.zeros_like(prompt_embeds), prompt_embeds])
+            pooled = torch.cat([torch.zeros_like(pooled), pooled])
+        return prompt_embeds, pooled
+
+    def prepare_keyframe_latents(
+        self,
+        batch: int,
+        height: int,
+        width: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        generator: torch.Generator | list[torch.Generator] | None,
+        previous_frames: list[PIL.Image.Image] | None,
+        start_step: int,
+    ) -> torch.Tensor:
+        """Initial keyframe latents: noise, or the previous clip's last frame noised to `start_step`."""
+        channels = self.keyframe_unet.config.in_channels
+        shape = (batch, channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if previous_frames is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+            return latents * self.keyframe_scheduler.init_noise_sigma
+        pixels = self.image_processor.preprocess(previous_frames, height=height, width=width)
+        pixels = pixels.to(device=device, dtype=self.keyframe_vae.dtype)
+        latents = self.keyframe_vae.encode(pixels).latent_dist.mode() * self.keyframe_vae.config.scaling_factor
+        noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=latents.dtype)
+        timestep = self.keyframe_scheduler.timesteps[start_step : start_step + 1].repeat(batch)
+        latents = self.keyframe_scheduler.add_noise(latents, noise, timestep)
+        # The reference scales the noised latents by the initial sigma as well.
+        return (latents * self.keyframe_scheduler.init_noise_sigma).to(dtype)
+
+    def render_keyframes(
+        self,
+        codes: Sequence[torch.Tensor],
+        height: int,
+        width: int,
+        num_inference_steps: int,
+        guidance_scale: float,
+        original_size: tuple[int, int],
+        crops_coords_top_left: tuple[int, int],
+        generator,
+        previous_frames: list[PIL.Image.Image] | None,
+        noise_constraint_strength: float,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+    ) -> torch.Tensor:
+        """Keyframe codes -> images `[batch, 3, height, width]` in [-1, 1] (reference `image_decoding`)."""
+        device = self._execution_device
+        do_guidance = guidance_scale > 1.0
+        prompt_embeds, pooled = self.encode_keyframe_conditions(codes, device, do_guidance)
+        dtype = self.keyframe_unet.dtype
+        self.keyframe_scheduler.set_timesteps(num_inference_steps, device=device)
+        start_step = 0 if previous_frames is None else int(noise_constraint_strength * num_inference_steps)
+        latents = self.prepare_keyframe_latents(
+            len(codes), height, width, dtype, device, generator, previous_frames, start_step
+        )
+        time_ids = torch.tensor([[*original_size, *crops_coords_top_left, height, width]], device=device, dtype=dtype)
+        time_ids = time_ids.repeat(prompt_embeds.shape[0], 1)
+        added_conditions = {"text_embeds": pooled.to(dtype), "time_ids": time_ids}
+        timesteps = self.keyframe_scheduler.timesteps[start_step:]
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for step, timestep in enumerate(timesteps):
+                model_input = torch.cat([latents] * 2) if do_guidance else latents
+                model_input = self.keyframe_scheduler.scale_model_input(model_input, timestep)
+                noise_pred = self.keyframe_unet(
+                    model_input,
+                    timestep,
+                    encoder_hidden_states=prompt_embeds.to(dtype),
+                    added_cond_kwargs=added_conditions,
+                    return_dict=False,
+                )[0]
+                if do_guidance:
+                    uncond, cond = noise_pred.chunk(2)
+                    noise_pred = uncond + guidance_scale * (cond - uncond)
+                latents = self.keyframe_scheduler.step(
+                    noise_pred, timestep, latents, generator=generator, return_dict=False
+                )[0]
+                if callback_on_step_end is not None:
+                    callback_kwargs = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    latents = callback_on_step_end(self, step, timestep, callback_kwargs).pop("latents", latents)
+                progress_bar.update()
+        latents = latents.to(self.keyframe_vae.dtype) / self.keyframe_vae.config.scaling_factor
+        return self.keyframe_vae.decode(latents, return_dict=False)[0].float().clamp(-1, 1)
+
+    # 2. Motion
+
+    def motion_at_latent_size(
+        self, motion_codes: torch.Tensor | None, motion: torch.Tensor | None, height: int, width: int
+    ) -> torch.Tensor:
+        """One clip's motion `[batch, 2, 24, height / 8, width / 8]`, divided by the tokenizer's motion scale."""
+        latent_height, latent_width = height // self.vae_scale_factor, width // self.vae_scale_factor
+        if motion_codes is not None:
+            return self.motion_tokenizer.decode_to_latent_size(motion_codes, latent_height, latent_width)
+        batch, channels, frames = motion.shape[:3]
+        frames_first = motion.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, *motion.shape[-2:])
+        resized = F.interpolate(frames_first.float(), (latent_height, latent_width), mode="bicubic")
+        resized = resized.reshape(batch, frames, channels, latent_height, latent_width).permute(0, 2, 1, 3, 4)
+        scale = self.motion_tokenizer.config.motion_scale if self.motion_tokenizer is not None else 10.0
+        return resized / scale
+
+    # 3. Video
+
+    def encode_keyframe_latents(
+        self, keyframes: torch.Tensor, noise_aug_strength: float, generator, do_guidance: bool
+    ) -> torch.Tensor:
+        """Keyframes `[batch, 3, H, W]` in [-1, 1] -> noise-augmented, unscaled VAE latents (zeros first)."""
+        noise = randn_tensor(keyframes.shape, generator=generator, device=keyframes.device, dtype=keyframes.dtype)
+        augmented = (keyframes + noise_aug_strength * noise).to(self.vae.dtype)
+        latents = self.vae.encode(augmented).latent_dist.mode()
+        return torch.cat([torch.zeros_like(latents), latents]) if do_guidance else latents
+
+    def prepare_latents(
+        self,
+        batch: int,
+        num_frames: int,
+        height: int,
+        width: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        generator,
+        latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Initial video latents `[batch, frames, 4, height / 8, width / 8]` scaled by the scheduler's sigma."""
+        channels = self.unet.config.out_channels
+        shape = (batch, num_frames, channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        elif latents.shape != shape:
+            raise InvalidInputError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+        return latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
+
+    def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int) -> torch.Tensor:
+        """`[batch, frames, 4, h, w]` -> frames `[batch, 3, frames, H, W]` (fp32), `decode_chunk_size` at a time."""
+        batch, frames = latents.shape[:2]
+        flat = (latents.flatten(0, 1) / self.vae.config.scaling_factor).to(self.vae.dtype)
+        decoded = []
+        for start in range(0, flat.shape[0], decode_chunk_size):
+            chunk = flat[start : start + decode_chunk_size]
+            decoded.append(self.vae.decode(chunk, num_frames=chunk.shape[0]).sample)
+        pixels = torch.cat(decoded)
+        # (b t) c h w -> b c t h w
+        return pixels.reshape(batch, frames, *pixels.shape[1:]).permute(0, 2, 1, 3, 4).float()
+
+    def denoise_clip(
+        self,
+        keyframes: torch.Tensor,
+        motion: torch.Tensor,
+        num_inference_steps: int,
+        min_guidance_scale: float,
+        max_guidance_scale: float,
+        fps: int,
+        motion_bucket_id: int,
+        noise_aug_strength: float,
+        generator,
+        latents: torch.Tensor | None,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+    ) -> torch.Tensor:
+        """One clip: keyframes `[batch, 3, H, W]` and latent-size motion -> denoised latents."""
+        device = self._execution_device
+        batch, _, frames, latent_height, latent_width = motion.shape
+        height, width = latent_height * self.vae_scale_factor, latent_width * self.vae_scale_factor
+        dtype = self.unet.dtype
+        do_guidance = max_guidance_scale > 1.0
+
+        image_latents = self.encode_keyframe_latents(keyframes, noise_aug_strength, generator, do_guidance)
+        image_latents = image_latents.unsqueeze(1).repeat(1, frames, 1, 1, 1).to(dtype)
+        motion_latents = motion.permute(0, 2, 1, 3, 4).to(dtype)  # b c t h w -> b t c h w
+        conditions = self.motion_encoder(motion.to(self.motion_encoder.dtype)).to(dtype)
+        if do_guidance:
+            motion_latents = torch.cat([torch.zeros_like(motion_latents), motion_latents])
+            conditions = torch.cat([torch.zeros_like(conditions), conditions])
+        time_ids = torch.tensor([[fps, motion_bucket_id, noise_aug_strength]], device=device, dtype=dtype)
+        time_ids = time_ids.repeat(conditions.shape[0], 1)
+
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        latents = self.prepare_latents(batch, frames, height, width, dtype, device, generator, latents)
+        guidance = torch.linspace(min_guidance_scale, max_guidance_scale, frames, device=device, dtype=dtype)
+        guidance = guidance[None, :, None, None, None]  # per frame
+        with self.progress_bar(total=len(self.scheduler.timesteps)) as progress_bar:
+            for step, timestep in enumerate(self.scheduler.timesteps):
+                model_input = torch.cat([latents] * 2) if do_guidance else latents
+                model_input = self.scheduler.scale_model_input(model_input, timestep)
+                model_input = torch.cat([model_input, image_latents, motion_latents], dim=2)
+                noise_pred = self.unet(
+                    model_input, timestep, encoder_hidden_states=conditions, added_time_ids=time_ids, return_dict=False
+                )[0]
+                if do_guidance:
+                    uncond, cond = noise_pred.chunk(2)
+                    noise_pred = uncond + guidance * (cond - uncond)
+                latents = self.scheduler.step(noise_pred, timestep, latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    callback_kwargs = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    latents = callback_on_step_end(self, step, timestep, callback_kwargs).pop("latents", latents)
+                progress_bar.update()
+        return latents
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: ImageInput | None = None,
+        keyframe_codes: Sequence[Sequence[torch.Tensor]] | None = None,
+        motion_codes: torch.Tensor | None = None,
+        motion: torch.Tensor | None = None,
+        height: int = 320,
+        width: int = 512,
+        num_inference_steps: int = 25,
+        min_guidance_scale: float = 1.0,
+        max_guidance_scale: float = 4.0,
+        fps: int = 6,
+        motion_bucket_id: int = 127,
+        noise_aug_strength: float = 0.02,
+        decode_chunk_size: int = 8,
+        keyframe_height: int | None = None,
+        keyframe_width: int | None = None,
+        keyframe_num_inference_steps: int = 50,
+        keyframe_guidance_scale: float = 3.0,
+        original_size: tuple[int, int] | None = None,
+        crops_coords_top_left: tuple[int, int] = (0, 0),
+        noise_constraint_strength: float = 0.85,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> VideoLaVITDetokenizerPipelineOutput | tuple:
+        r"""Render videos of one or more 24-frame clips.
+
+        Args:
+            image (PIL image, list of PIL images, array or tensor `[batch, 3, H, W]` in [0, 1]): the first clip's
+                keyframe (image-to-video, or reconstruction from a known keyframe); resized to `height` x `width`.
+            keyframe_codes (list of lists of 1-D `torch.LongTensor`): per video, per clip, the keyframe's codes
+                (1..256 codes in [0, 16384)); rendered by the keyframe components.
+            motion_codes (`torch.LongTensor` `[batch, 135]` or `[batch, clips, 135]`): motion codes per clip.
+            motion (`torch.Tensor` `[batch, (clips,) 2, 24, 20, 36]`): motion grids from `VideoLaVITVideoProcessor`
+                instead of codes (video reconstruction without the motion tokenizer's quantisation).
+            height, width (`int`): video size, multiples of 64.
+            num_inference_steps (`int`): video denoising steps (25).
+            min_guidance_scale, max_guidance_scale (`float`): guidance of the first and last frame (1.0 -> 4.0).
+            fps, motion_bucket_id, noise_aug_strength: the UNet's added time ids (6, 127, 0.02); the noise
+                augmentation of the keyframe latent uses `noise_aug_strength` too.
+            decode_chunk_size (`int`): frames per VAE decoding call (8; lower saves memory).
+            keyframe_height, keyframe_width (`int`): size keyframes are rendered at (default: the video size); they
+                are resized (bicubic) to the video size.
+            keyframe_num_inference_steps, keyframe_guidance_scale: keyframe denoising steps (50) and guidance (3.0).
+            original_size, crops_coords_top_left: SDXL size conditioning of the keyframe UNet.
+            noise_constraint_strength (`float`): later clips' keyframes start from the previous clip's last frame
+                noised to this fraction of the keyframe schedule (0.85).
+            generator (`torch.Generator`): makes the call reproducible.
+            latents (`torch.Tensor` `[batch, 24, 4, height / 8, width / 8]`): the first clip's initial video noise.
+            output_type (`str`): `"pil"`, `"np"`, `"pt"` or `"latent"`.
+            callback_on_step_end (`Callable`): `callback(pipeline, step, timestep, callback_kwargs)` after every
+                keyframe and video denoising step; may return `{"latents": ...}` to replace them.
+            callback_on_step_end_tensor_inputs (`list[str]`): tensors passed to the callback (`["latents"]`).
+
+        Returns:
+            [`VideoLaVITDetokenizerPipelineOutput`] (or `(frames, keyframes)` with `return_dict=False`).
+        """
+        keyframe_height = keyframe_height or height
+        keyframe_width = keyframe_width or width
+        callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
+        batch, clips = self.check_inputs(
+            image,
+            keyframe_codes,
+            motion_codes,
+            motion,
+            height,
+            width,
+            keyframe_height,
+            keyframe_width,
+            callback_on_step_end_tensor_inputs,
+        )
+        if output_type not in ("pil", "np", "pt", "latent"):
+            raise InvalidInputError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
+        device = self._execution_device
+        original_size = original_size or (keyframe_height, keyframe_width)
+        if motion_codes is not None and motion_codes.ndim == 2:
+            motion_codes = motion_codes[:, None]
+        if motion is not None and motion.ndim == 5:
+            motion = motion[:, None]
+
+        all_latents, all_frames, all_keyframes, previous_frames = [], [], [], None
+        for clip in range(clips):
+            # 1. the clip's keyframe, [batch, 3, height, width] in [-1, 1]
+            if clip == 0 and image is not None:
+                keyframes = self.image_processor.preprocess(image, height=height, width=width).to(device)
+            else:
+                keyframes = self.render_keyframes(
+                    [video[clip] for video in keyframe_codes],
+                    keyframe_height,
+                    keyframe_width,
+                    keyframe_num_inference_steps,
+                    keyframe_guidance_scale,
+                    original_size,
+                    crops_coords_top_left,
+                    generator,
+                    previous_frames,
+                    noise_constraint_strength,
+                    callback_on_step_end,
+                    callback_on_step_end_tensor_inputs,
+                )
+                # As the reference, the rendered keyframe becomes an 8-bit picture (resized to the video size if
+                # needed) before the video UNet sees it.
+                keyframe_images = self.image_processor.postprocess(keyframes, output_type="pil")
+                keyframes = self.image_processor.preprocess(keyframe_images, height=height, width=width).to(device)
+            all_keyframes.append(keyframes.float())
+
+            # 2. the clip's motion at latent size
+            clip_motion = self.motion_at_latent_size(
+                motion_codes[:, clip].to(device) if motion_codes is not None else None,
+                motion[:, clip].to(device) if motion is not None else None,
+                height,
+                width,
+            )
+
+            # 3. the clip's frames
+            clip_latents = self.denoise_clip(
+                keyframes,
+                clip_motion,
+                num_inference_steps,
+                min_guidance_scale,
+                max_guidance_scale,
+                fps,
+                motion_bucket_id,
+                noise_aug_strength,
+                generator,
+                latents if clip == 0 else None,
+                callback_on_step_end,
+                callback_on_step_end_tensor_inputs,
+            )
+            all_latents.append(clip_latents)
+            if output_type == "latent" and clip == clips - 1:
+                break
+            frames = self.decode_latents(clip_latents, decode_chunk_size)
+            all_frames.append(frames)
+            if clip < clips - 1:
+                # 4. the next keyframe starts from this clip's last frame, as a picture (the reference's way)
+                last = (frames[:, :, -1] / 2 + 0.5).clamp(0, 1)
+                previous_frames = self.image_processor.numpy_to_pil(last.permute(0, 2, 3, 1).cpu().numpy())
+                if (height, width) != (keyframe_height, keyframe_width):
+                    previous_frames = [
+                        frame.resize((keyframe_width, keyframe_height), PIL.Image.BICUBIC) for frame in previous_frames
+                    ]
+
+        self.maybe_free_model_hooks()
+        if output_type == "latent":
+            frames, keyframes = torch.stack(all_latents, dim=1), None
+        else:
+            video = torch.cat(all_frames, dim=2)  # b c (clips t) h w
+            frames = self.video_processor.postprocess_video(video=video, output_type=output_type)
+            stacked = torch.stack(all_keyframes, dim=2)  # b c clips h w
+            keyframes = self.video_processor.postprocess_video(video=stacked, output_type=output_type)
+        if not return_dict:
+            return frames, keyframes
+        return VideoLaVITDetokenizerPipelineOutput(frames=frames, keyframes=keyframes)
+
+
+__all__ = ["VideoLaVITDetokenizerPipeline", "VideoLaVITDetokenizerPipelineOutput"]
