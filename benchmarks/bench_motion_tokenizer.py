@@ -1,21 +1,35 @@
 """Speed and memory of the motion tokenizer: clips per second for `encode` and `decode`, fp32 and bf16.
 
-Baseline, measured in the same run on the same weights: the same model with its attention computed the
-straightforward way the reference does (`softmax(q k^T * scale) v` with explicit matrices) instead of
-`scaled_dot_product_attention`. The fp32 token ids of both must be identical; the script says if they are not.
+Three implementations over the same weights, measured in the same run:
 
-    python benchmarks/bench_motion_tokenizer.py                         # full size, batch 1 4 16, fp32 and bf16
-    python benchmarks/bench_motion_tokenizer.py --batch-sizes 1 --dtypes fp32   # quick
+- `base`: the straightforward computation the reference does: attention as `softmax(q k^T * scale) v` with
+  explicit matrices, transposing copies between the spatial and temporal attention, and the decoder's nearest
+  upsampling materialised before each Conv3d;
+- `ours`: the model as shipped, in eager mode (`scaled_dot_product_attention`, no transposing copies, decoder
+  convolutions on the original grid, see `MotionUpsample`);
+- `compiled`: the same after `model.compile()` (torch.compile of the transformer blocks; fp32 only). Its
+  compilation happens in the first call at each batch size; that time is reported separately (`compile s`, the
+  first encode plus the first decode, minus one steady-state call of each) and is not part of clips/s.
+
+The token ids of all three must be identical (the script says if they are not) and `decode` is compared with the
+base (max abs difference). Every implementation gets one warm-up call per batch size and operation; then rounds
+alternate between the implementations and each keeps its fastest round, so a burst of other load on the machine
+does not decide the comparison.
+
+    python benchmarks/bench_motion_tokenizer.py                # full: fp32 batch 1 4 16, bf16 batch 1 4 (long)
+    python benchmarks/bench_motion_tokenizer.py --quick        # fp32 batch 1 4, one round (~8 min on 2 cores)
+    python benchmarks/bench_motion_tokenizer.py --quick --dtypes bf16   # bf16 batch 1 (slow without AVX512-BF16)
     python benchmarks/bench_motion_tokenizer.py --model converted/motion_tokenizer  # real weights
 
-Peak memory is the largest resident set size seen (sampled every 5 ms) during each measurement, minus the size
-before it.
+Peak memory is the largest resident set size seen (sampled every 5 ms) during the fastest timed call, minus the
+size before it (weights, and any memory kept from earlier calls, are not counted).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import threading
 import time
 from functools import partial
@@ -23,7 +37,7 @@ from functools import partial
 import torch
 
 from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
-from video_lavit.tokenizers.modeling_motion_tokenizer import MotionAttention
+from video_lavit.tokenizers.modeling_motion_tokenizer import MotionAttention, MotionUpsample, SpatioTemporalBlock
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -40,15 +54,34 @@ def reference_attention(self: MotionAttention, hidden_states: torch.Tensor) -> t
     return self.proj(attended.transpose(1, 2).reshape(batch, seq_len, -1))
 
 
+def reference_block(self: SpatioTemporalBlock, hidden_states: torch.Tensor) -> torch.Tensor:
+    """The reference's block: rearrange (copy) to frames-major and back around the temporal attention."""
+    batch, frames, positions, hidden = hidden_states.shape
+    spatial = hidden_states.reshape(batch * frames, positions, hidden)
+    spatial = spatial + self.spatial_attention(self.spatial_norm(spatial))
+    temporal = spatial.reshape(batch, frames, positions, hidden).transpose(1, 2).reshape(-1, frames, hidden)
+    temporal = temporal + self.temporal_attention(self.temporal_norm(temporal))
+    temporal = temporal + self.mlp(self.mlp_norm(temporal))
+    return temporal.reshape(batch, positions, frames, hidden).transpose(1, 2)
+
+
 @contextlib.contextmanager
-def attention(kind: str):
-    original = MotionAttention.forward
-    if kind == "reference":
-        MotionAttention.forward = reference_attention
+def implementation(kind: str):
+    """Swap in the base computation (class-wide) for the duration of the block; `ours`/`compiled`: unchanged."""
+    patches = {
+        (MotionAttention, "forward"): reference_attention,
+        (SpatioTemporalBlock, "forward"): reference_block,
+        (MotionUpsample, "forward"): MotionUpsample.forward_upsampled,
+    }
+    originals = {key: getattr(*key) for key in patches}
+    if kind == "base":
+        for (owner, name), function in patches.items():
+            setattr(owner, name, function)
     try:
         yield
     finally:
-        MotionAttention.forward = original
+        for (owner, name), function in originals.items():
+            setattr(owner, name, function)
 
 
 def rss_bytes() -> int:
@@ -75,15 +108,14 @@ def peak_memory(result: dict):
         result["peak_mb"] = (max(peak[0], rss_bytes()) - start) / 2**20
 
 
-def measure(function) -> tuple[float, dict, object]:
-    """Seconds of one call (after a warm-up call), peak memory, and the output."""
+def timed(function) -> tuple[float, float, object]:
+    """Seconds and peak memory (MB) of one call, and its output."""
     memory: dict = {}
     with torch.inference_mode(), peak_memory(memory):
-        function()
         started = time.perf_counter()
         output = function()
         seconds = time.perf_counter() - started
-    return seconds, memory, output
+    return seconds, memory["peak_mb"], output
 
 
 def encode_indices(model: VideoLaVITMotionTokenizer, motion: torch.Tensor) -> torch.Tensor:
@@ -93,11 +125,18 @@ def encode_indices(model: VideoLaVITMotionTokenizer, motion: torch.Tensor) -> to
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a converted motion tokenizer folder (default: random full-size weights)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
-    parser.add_argument("--repeats", type=int, default=2, help="alternating rounds; the fastest counts")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16], help="fp32 batch sizes")
+    parser.add_argument("--bf16-batch-sizes", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=None, help="default: fp32 bf16")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating timed rounds; the fastest counts")
+    parser.add_argument("--no-compile", action="store_true", help="skip the `model.compile()` column")
+    parser.add_argument("--quick", action="store_true", help="fp32 batch 1 4, one round (bf16 only if asked)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.quick:
+        args.batch_sizes, args.bf16_batch_sizes, args.repeats = [1, 4], [1], 1
+        args.dtypes = args.dtypes or ["fp32"]  # bf16 is very slow on AVX2-only CPUs (minutes per call)
+    args.dtypes = args.dtypes or ["fp32", "bf16"]
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -108,38 +147,73 @@ def main() -> None:
         base = VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerConfig())
     base.eval()
     parameters = sum(p.numel() for p in base.parameters())
-    print(f"motion tokenizer: {parameters:,} parameters, {torch.get_num_threads()} threads")
+    print(f"motion tokenizer: {parameters:,} parameters, {torch.get_num_threads()} threads, torch {torch.__version__}")
     header = (
-        f"{'dtype':<5} {'batch':>5} {'op':<7} {'ours clip/s':>11} {'ref clip/s':>10} {'speed-up':>8} "
-        f"{'ours MB':>8} {'ref MB':>8}  tokens"
+        f"{'dtype':<5} {'batch':>5} {'op':<7} {'base clip/s':>11} {'ours clip/s':>11} {'ours x':>7} "
+        f"{'comp clip/s':>11} {'comp x':>7} {'compile s':>9} {'base MB':>8} {'ours MB':>8} {'comp MB':>8}  check"
     )
     print(header)
     print("-" * len(header))
     for dtype_name in args.dtypes:
-        model = base.to(DTYPES[dtype_name])
-        for batch_size in args.batch_sizes:
+        dtype = DTYPES[dtype_name]
+        models = {"base": base.to(dtype), "ours": base}  # the same module: `base` only patches the computation
+        if dtype == torch.float32 and not args.no_compile:
+            models["compiled"] = copy.deepcopy(base)
+            models["compiled"].compile()
+        batch_sizes = args.batch_sizes if dtype == torch.float32 else args.bf16_batch_sizes
+        for batch_size in batch_sizes:
             motion = torch.randn(batch_size, 2, 24, 20, 36, generator=torch.Generator().manual_seed(1)) * 3
-            # Rounds alternate between the two implementations; each keeps its fastest round, so a burst of other
-            # load on the machine does not decide the comparison.
-            results: dict = {"ours": {}, "reference": {}}
-            for _ in range(args.repeats):
-                for kind in ("ours", "reference"):
-                    with attention(kind):
-                        encode = measure(partial(encode_indices, model, motion))
-                        decode = measure(partial(model.decode, encode[2]))
+            results: dict = {kind: {} for kind in models}
+            indices = None
+            # Warm-up (and, for `compiled`, compilation) at this batch size, then alternating timed rounds.
+            for round_index in range(args.repeats + 1):
+                for kind, model in models.items():
+                    with implementation(kind):
+                        encode = timed(partial(encode_indices, model, motion))
+                        indices = encode[2] if indices is None else indices
+                        decode = timed(partial(model.decode, indices))
                     for op, value in (("encode", encode), ("decode", decode)):
+                        if round_index == 0:
+                            results[kind][f"first {op}"] = value[0]
+                            results[kind][f"{op} output"] = value[2]
+                            continue
                         best = results[kind].get(op)
                         results[kind][op] = value if best is None or value[0] < best[0] else best
-            same = torch.equal(results["ours"]["encode"][2], results["reference"]["encode"][2])
-            agreement = (results["ours"]["encode"][2] == results["reference"]["encode"][2]).float().mean().item()
             for op in ("encode", "decode"):
-                ours, ref = results["ours"][op], results["reference"][op]
-                tokens = ("identical" if same else f"{agreement:.1%} equal") if op == "encode" else ""
-                print(
-                    f"{dtype_name:<5} {batch_size:>5} {op:<7} {batch_size / ours[0]:>11.3f} "
-                    f"{batch_size / ref[0]:>10.3f} {ref[0] / ours[0]:>7.2f}x "
-                    f"{ours[1]['peak_mb']:>8.0f} {ref[1]['peak_mb']:>8.0f}  {tokens}"
+                row = results["base"][op]
+                line = f"{dtype_name:<5} {batch_size:>5} {op:<7} {batch_size / row[0]:>11.3f} "
+                for kind in ("ours", "compiled"):
+                    if kind in results:
+                        seconds = results[kind][op][0]
+                        line += f"{batch_size / seconds:>11.3f} {row[0] / seconds:>6.2f}x "
+                    else:
+                        line += f"{'-':>11} {'-':>7} "
+                if "compiled" in results:
+                    compile_seconds = sum(
+                        results["compiled"][f"first {name}"] - results["compiled"][name][0]
+                        for name in ("encode", "decode")
+                    )
+                    line += f"{compile_seconds:>9.1f} " if op == "encode" else f"{'':>9} "
+                else:
+                    line += f"{'-':>9} "
+                line += " ".join(
+                    f"{results[kind][op][1]:>8.0f}" if kind in results else f"{'-':>8}"
+                    for kind in ("base", "ours", "compiled")
                 )
+                checks = []
+                reference = results["base"][f"{op} output"]
+                for kind in ("ours", "compiled"):
+                    if kind not in results:
+                        continue
+                    output = results[kind][f"{op} output"]
+                    if op == "encode":
+                        agreement = (output == reference).float().mean().item()
+                        same = "identical" if agreement == 1 else f"{agreement:.1%} equal"
+                        checks.append(f"{kind} tokens {same}")
+                    else:
+                        difference = (output.float() - reference.float()).abs().max().item()
+                        checks.append(f"{kind} max|diff| {difference:.1e}")
+                print(f"{line}  {', '.join(checks)}", flush=True)
 
 
 if __name__ == "__main__":
