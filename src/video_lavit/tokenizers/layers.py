@@ -2,7 +2,8 @@
 
 - `Fp32LayerNorm`: LayerNorm computed in fp32 and cast back, as the reference's fused / fp32-casting LayerNorms
   behave for half-precision inputs.
-- `SpatioTemporalBlock`: the factorised (spatial, then temporal) video block of the motion condition encoder.
+- `SpatioTemporalBlock`: the factorised (spatial, then temporal) video block of the motion tokenizer and the motion
+  condition encoder.
 - `QVBiasSelfAttention`: BEiT/EVA-style self-attention (one bias-free qkv projection, learned biases on the queries
   and values only), used by the EVA-CLIP ViT of the keyframe tokenizer and the motion tokenizer, through SDPA.
 - `FusionBlock`: self-attention, cross-attention to a context, MLP (pre-norm), used by the keyframe tokenizer's
@@ -79,7 +80,8 @@ class QVBiasSelfAttention(nn.Module):
 
 class SpatioTemporalBlock(GradientCheckpointingLayer):
     """Factorised video block: spatial attention within each frame, temporal attention across the frames at each
-    position, then an MLP (pre-norm, fp32 LayerNorms, q/v-biased attentions)."""
+    position, then an MLP (pre-norm, fp32 LayerNorms, q/v-biased attentions). Used by the motion tokenizer and the
+    motion condition encoder."""
 
     def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, layer_norm_eps: float):
         super().__init__()
@@ -91,16 +93,31 @@ class SpatioTemporalBlock(GradientCheckpointingLayer):
         self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """`hidden_states` `[batch, frames, positions, hidden]` -> same shape."""
+        """`hidden_states` `[batch, frames, positions, hidden]` -> same shape (contiguous)."""
         batch, frames, positions, hidden = hidden_states.shape
         spatial = hidden_states.reshape(batch * frames, positions, hidden)
-        spatial = spatial + self.spatial_attention(self.spatial_norm(spatial))
-        # (b t) p c -> (b p) t c
-        temporal = spatial.reshape(batch, frames, positions, hidden).transpose(1, 2).reshape(-1, frames, hidden)
+        attended = self.spatial_attention(self.spatial_norm(spatial))
+        # b t p c -> (b p) t c, written directly by the residual addition
+        temporal = _add_transposed(spatial, attended, batch).view(batch * positions, frames, hidden)
         temporal = temporal + self.temporal_attention(self.temporal_norm(temporal))
-        temporal = temporal + self.mlp(self.mlp_norm(temporal))
         # (b p) t c -> b t p c
-        return temporal.reshape(batch, positions, frames, hidden).transpose(1, 2)
+        return _add_transposed(temporal, self.mlp(self.mlp_norm(temporal)), batch)
+
+
+def _add_transposed(residual: torch.Tensor, update: torch.Tensor, batch: int) -> torch.Tensor:
+    """`residual + update`, both `[(batch a), b, hidden]`, returned contiguous as `[batch, b, a, hidden]`.
+
+    Without autograd (and outside torch.compile, which fuses this by itself) the addition writes straight into
+    the transposed layout, saving the separate copy that `.transpose(1, 2).contiguous()` would make.
+    """
+    _, inner, hidden = residual.shape
+    residual = residual.view(batch, -1, inner, hidden)
+    update = update.view(batch, -1, inner, hidden)
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and (residual.requires_grad or update.requires_grad)):
+        return (residual + update).transpose(1, 2).contiguous()
+    output = residual.new_empty(batch, inner, residual.shape[1], hidden)
+    torch.add(residual, update, out=output.transpose(1, 2))
+    return output
 
 
 def policy_attention(

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
 from .configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from .layers import Fp32LayerNorm, QVBiasSelfAttention, SpatioTemporalBlock, TanhProjection
 from .vector_quantizer import VectorQuantizer
 
 # Encoder down-sampling: Conv3d strides (t, h, w) and explicit zero padding (w_left, w_right, h_top, h_bottom,
@@ -40,89 +40,12 @@ _DOWNSAMPLE_PADDING = ((0, 1, 0, 1, 1, 1), (1, 1, 1, 1, 0, 1), (1, 1, 1, 1, 0, 1
 _UPSAMPLE_FACTORS = ((2.0, 2.0, 2.0), (2.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 2.0, 2.0))
 
 
-class MotionLayerNorm(nn.LayerNorm):
-    """LayerNorm computed in fp32 and cast back, as the reference does for half-precision inputs."""
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        normalised = F.layer_norm(
-            hidden_states.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps
-        )
-        return normalised.to(hidden_states.dtype)
-
-
-class MotionAttention(nn.Module):
-    """Multi-head self-attention with a bias on queries and values only (BEiT style), via SDPA."""
-
-    def __init__(self, hidden_size: int, num_heads: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=False)
-        self.q_bias = nn.Parameter(torch.zeros(hidden_size))
-        self.v_bias = nn.Parameter(torch.zeros(hidden_size))
-        self.proj = nn.Linear(hidden_size, hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """`hidden_states` `[batch, seq, hidden]` -> `[batch, seq, hidden]`."""
-        batch, seq_len, hidden = hidden_states.shape
-        bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
-        qkv = F.linear(hidden_states, self.qkv.weight, bias)
-        qkv = qkv.reshape(batch, seq_len, 3, self.num_heads, hidden // self.num_heads)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4)  # b s 3 h d -> 3 b h s d
-        attended = F.scaled_dot_product_attention(query, key, value)
-        attended = attended.transpose(1, 2).reshape(batch, seq_len, hidden)  # b h s d -> b s (h d)
-        return self.proj(attended)
-
-
-class MotionMlp(nn.Module):
-    def __init__(self, hidden_size: int, intermediate_size: int):
-        super().__init__()
-        self.fc1 = nn.Linear(hidden_size, intermediate_size)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(intermediate_size, hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(hidden_states)))
-
-
-class SpatioTemporalBlock(GradientCheckpointingLayer):
-    """Spatial attention within each frame, temporal attention across frames at each position, then an MLP."""
-
-    def __init__(self, config: VideoLaVITMotionTokenizerConfig):
-        super().__init__()
-        hidden = config.hidden_size
-        self.spatial_norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
-        self.spatial_attention = MotionAttention(hidden, config.num_attention_heads)
-        self.temporal_norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
-        self.temporal_attention = MotionAttention(hidden, config.num_attention_heads)
-        self.mlp_norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
-        self.mlp = MotionMlp(hidden, int(hidden * config.mlp_ratio))
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """`hidden_states` `[batch, frames, positions, hidden]` -> same shape (contiguous)."""
-        batch, frames, positions, hidden = hidden_states.shape
-        spatial = hidden_states.reshape(batch * frames, positions, hidden)
-        attended = self.spatial_attention(self.spatial_norm(spatial))
-        # b t p c -> (b p) t c, written directly by the residual addition
-        temporal = _add_transposed(spatial, attended, batch).view(batch * positions, frames, hidden)
-        temporal = temporal + self.temporal_attention(self.temporal_norm(temporal))
-        # (b p) t c -> b t p c
-        return _add_transposed(temporal, self.mlp(self.mlp_norm(temporal)), batch)
-
-
-def _add_transposed(residual: torch.Tensor, update: torch.Tensor, batch: int) -> torch.Tensor:
-    """`residual + update`, both `[(batch a), b, hidden]`, returned contiguous as `[batch, b, a, hidden]`.
-
-    Without autograd (and outside torch.compile, which fuses this by itself) the addition writes straight into
-    the transposed layout, saving the separate copy that `.transpose(1, 2).contiguous()` would make.
-    """
-    _, inner, hidden = residual.shape
-    residual = residual.view(batch, -1, inner, hidden)
-    update = update.view(batch, -1, inner, hidden)
-    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and (residual.requires_grad or update.requires_grad)):
-        return (residual + update).transpose(1, 2).contiguous()
-    output = residual.new_empty(batch, inner, residual.shape[1], hidden)
-    torch.add(residual, update, out=output.transpose(1, 2))
-    return output
+def _transformer_blocks(config: VideoLaVITMotionTokenizerConfig) -> nn.ModuleList:
+    """The 4 stages x `blocks_per_stage` spatio-temporal blocks of the encoder or the decoder."""
+    return nn.ModuleList(
+        SpatioTemporalBlock(config.hidden_size, config.num_attention_heads, config.mlp_ratio, config.layer_norm_eps)
+        for _ in range(4 * config.blocks_per_stage)
+    )
 
 
 class MotionDownsample(nn.Module):
@@ -194,12 +117,15 @@ class MotionEncoder(nn.Module):
         self.input_proj = nn.Linear(config.in_channels, hidden)
         self.spatial_position_embedding = nn.Parameter(torch.zeros(1, config.grid_height * config.grid_width, hidden))
         self.temporal_position_embedding = nn.Parameter(torch.zeros(1, config.num_frames, hidden))
-        self.blocks = nn.ModuleList(SpatioTemporalBlock(config) for _ in range(4 * config.blocks_per_stage))
+        self.blocks = nn.ModuleList(
+            SpatioTemporalBlock(hidden, config.num_attention_heads, config.mlp_ratio, config.layer_norm_eps)
+            for _ in range(4 * config.blocks_per_stage)
+        )
         self.downsamplers = nn.ModuleList(
             MotionDownsample(hidden, stride, padding)
             for stride, padding in zip(_DOWNSAMPLE_STRIDES, _DOWNSAMPLE_PADDING)
         )
-        self.norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
+        self.norm = Fp32LayerNorm(hidden, eps=config.layer_norm_eps)
 
     def forward(self, motion_vectors: torch.Tensor) -> torch.Tensor:
         """`motion_vectors` `[batch, 2, 24, 20, 36]` -> features `[batch, 3, 5, 9, hidden]`."""
@@ -225,8 +151,11 @@ class MotionDecoder(nn.Module):
         self.config = config
         self.input_proj = nn.Linear(config.code_dim, hidden)
         self.upsamplers = nn.ModuleList(MotionUpsample(hidden, factor) for factor in _UPSAMPLE_FACTORS)
-        self.blocks = nn.ModuleList(SpatioTemporalBlock(config) for _ in range(4 * config.blocks_per_stage))
-        self.norm = MotionLayerNorm(hidden, eps=config.layer_norm_eps)
+        self.blocks = nn.ModuleList(
+            SpatioTemporalBlock(hidden, config.num_attention_heads, config.mlp_ratio, config.layer_norm_eps)
+            for _ in range(4 * config.blocks_per_stage)
+        )
+        self.norm = Fp32LayerNorm(hidden, eps=config.layer_norm_eps)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         """`codes` `[batch, 3, 5, 9, code_dim]` -> features `[batch, 24, 20, 36, hidden]`."""
@@ -240,19 +169,6 @@ class MotionDecoder(nn.Module):
                 hidden_states = block(hidden_states)
             hidden_states = hidden_states.reshape(batch, frames, height, width, hidden)
         return self.norm(hidden_states)
-
-
-class MotionProjection(nn.Module):
-    """Linear -> Tanh -> Linear, between the transformers and the code space."""
-
-    def __init__(self, in_features: int, out_features: int, hidden_size: int):
-        super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden_size)
-        self.act = nn.Tanh()
-        self.fc2 = nn.Linear(hidden_size, out_features)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(hidden_states)))
 
 
 @dataclass
@@ -313,7 +229,7 @@ class VideoLaVITMotionTokenizerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
-        elif isinstance(module, MotionAttention):
+        elif isinstance(module, QVBiasSelfAttention):
             nn.init.zeros_(module.q_bias)
             nn.init.zeros_(module.v_bias)
         elif isinstance(module, MotionEncoder):
@@ -329,7 +245,7 @@ class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
     def __init__(self, config: VideoLaVITMotionTokenizerConfig):
         super().__init__(config)
         self.encoder = MotionEncoder(config)
-        self.quant_proj = MotionProjection(config.hidden_size, config.code_dim, config.hidden_size)
+        self.quant_proj = TanhProjection(config.hidden_size, config.hidden_size, config.code_dim)
         self.quantizer = VectorQuantizer(
             config.codebook_size,
             config.code_dim,
@@ -339,7 +255,7 @@ class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
             dead_code_threshold=config.dead_code_threshold,
         )
         self.decoder = MotionDecoder(config)
-        self.output_proj = MotionProjection(config.hidden_size, config.in_channels, config.hidden_size)
+        self.output_proj = TanhProjection(config.hidden_size, config.hidden_size, config.in_channels)
         self.post_init()
 
     def compile(self, **kwargs) -> None:
