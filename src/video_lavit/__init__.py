@@ -12,6 +12,12 @@ from .errors import (
     VideoLaVITError,
 )
 from .modeling import VideoLaVITConfig, VideoLaVITForCausalLM, VideoLaVITModel
+from .pipelines import (
+    VideoLaVITDetokenizerPipeline,
+    VideoLaVITDetokenizerPipelineOutput,
+    VideoLaVITMotionConditionEncoder,
+    VideoLaVITVideoUNet,
+)
 from .processing import (
     VideoClip,
     VideoClipReader,
@@ -43,6 +49,7 @@ __all__ = [
     "VectorQuantizer",
     "VideoLaVITMotionTokenizer",
     "VideoLaVITMotionTokenizerConfig",
+    "VideoLaVITVideoUNet",
     "VideoLaVITVisualTokenDecoder",
     "VideoLaVITVisualTokenDecoderConfig",
     "VideoLaVITVisualTokenizer",
@@ -54,9 +61,12 @@ __all__ = [
     "VideoClipReader",
     "VideoDecodeError",
     "VideoLaVITConfig",
+    "VideoLaVITDetokenizerPipeline",
+    "VideoLaVITDetokenizerPipelineOutput",
     "VideoLaVITError",
     "VideoLaVITForCausalLM",
     "VideoLaVITModel",
+    "VideoLaVITMotionConditionEncoder",
     "VideoLaVITVideoProcessor",
     "iter_video_clips",
     "make_contact_sheet",

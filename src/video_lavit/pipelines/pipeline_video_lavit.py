@@ -212,7 +212,8 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """Initial keyframe latents: noise, or the previous clip's last frame noised to `start_step`."""
         channels = self.keyframe_unet.config.in_channels
-        shape = (batch, channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        scale = 2 ** (len(self.keyframe_vae.config.block_out_channels) - 1)
+        shape = (batch, channels, height // scale, width // scale)
         if previous_frames is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
             return latents * self.keyframe_scheduler.init_noise_sigma
@@ -272,7 +273,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
                     noise_pred, timestep, latents, generator=generator, return_dict=False
                 )[0]
                 if callback_on_step_end is not None:
-                    callback_kwargs = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    callback_kwargs = {name: {"latents": latents}[name] for name in callback_on_step_end_tensor_inputs}
                     latents = callback_on_step_end(self, step, timestep, callback_kwargs).pop("latents", latents)
                 progress_bar.update()
         latents = latents.to(self.keyframe_vae.dtype) / self.keyframe_vae.config.scaling_factor
@@ -386,7 +387,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
                     noise_pred = uncond + guidance * (cond - uncond)
                 latents = self.scheduler.step(noise_pred, timestep, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    callback_kwargs = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    callback_kwargs = {name: {"latents": latents}[name] for name in callback_on_step_end_tensor_inputs}
                     latents = callback_on_step_end(self, step, timestep, callback_kwargs).pop("latents", latents)
                 progress_bar.update()
         return latents
