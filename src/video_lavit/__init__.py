@@ -15,6 +15,7 @@ from .modeling import VideoLaVITConfig, VideoLaVITForCausalLM, VideoLaVITModel
 from .pipelines import (
     VideoLaVITDetokenizerPipeline,
     VideoLaVITDetokenizerPipelineOutput,
+    VideoLaVITGenerator,
     VideoLaVITMotionConditionEncoder,
     VideoLaVITVideoUNet,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "VideoLaVITDetokenizerPipelineOutput",
     "VideoLaVITError",
     "VideoLaVITForCausalLM",
+    "VideoLaVITGenerator",
     "VideoLaVITModel",
     "VideoLaVITMotionConditionEncoder",
     "VideoLaVITVideoProcessor",

@@ -209,6 +209,62 @@ def run_convert_language_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_convert_detokenizer(args: argparse.Namespace) -> int:
+    from .conversion.detokenizer import convert_detokenizer
+
+    try:
+        pipeline = convert_detokenizer(
+            args.checkpoint_dir,
+            args.output,
+            motion_encoder_heads=args.motion_encoder_heads,
+            motion_tokenizer_heads=args.motion_tokenizer_heads,
+            visual_num_attention_heads=args.num_attention_heads,
+            vision_num_attention_heads=args.vision_attention_heads,
+            include_keyframe_model=not args.no_keyframe_model,
+        )
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    names = ", ".join(name for name, component in pipeline.components.items() if component is not None)
+    print(f"wrote {args.output} ({names})")
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from .pipelines.generation import VideoLaVITGenerator
+
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
+    detokenizer_kwargs = dict(height=args.height, width=args.width, num_inference_steps=args.steps)
+    try:
+        generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=args.device)
+        generator.detokenizer.set_progress_bar_config(disable=args.quiet)
+        if args.image:
+            try:
+                image = Image.open(args.image).convert("RGB")
+            except OSError as error:
+                raise VideoLaVITError(f"{args.image}: cannot read the image ({error}); pass a PNG or JPEG") from error
+            output = generator.image_to_video(image, args.prompt or "", seed=args.seed, **detokenizer_kwargs)
+        else:
+            if not args.prompt:
+                raise VideoLaVITError("give a text prompt, or --image for image-to-video")
+            output = generator.text_to_video(
+                args.prompt,
+                num_clips=args.clips,
+                seed=args.seed,
+                keyframe_num_inference_steps=args.keyframe_steps,
+                **detokenizer_kwargs,
+            )
+    except (VideoLaVITError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    path = generator.save_video(output.frames[0], args.output, fps=args.fps)
+    if not args.quiet:
+        print(f"wrote {path} ({len(output.frames[0])} frames at {args.fps} fps)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="video-lavit", description="Video-LaVIT: videos as keyframe and motion tokens."
@@ -282,6 +338,38 @@ def build_parser() -> argparse.ArgumentParser:
     language.add_argument("--vision-attention-heads", type=int, help="ViT heads (default: width / 88)")
     language.add_argument("--tokenizer-dir", help="folder of the LLaMA tokenizer files (default: --checkpoint-dir)")
     language.set_defaults(handler=run_convert_language_model)
+    detokenizer = targets.add_parser(
+        "detokenizer",
+        help="video_detokenizer/, video_3d_unet.bin, image_detokenizer/ (+ tokenizers) -> one pipeline folder",
+    )
+    detokenizer.add_argument("--checkpoint-dir", required=True, help="the Video-LaVIT release folder")
+    detokenizer.add_argument("--output", required=True, help="pipeline folder to write")
+    detokenizer.add_argument("--motion-encoder-heads", type=int, default=8, help="(default %(default)s)")
+    detokenizer.add_argument("--motion-tokenizer-heads", type=int, default=8, help="(default %(default)s)")
+    detokenizer.add_argument("--num-attention-heads", type=int, default=16, help="token decoder heads (default 16)")
+    detokenizer.add_argument("--vision-attention-heads", type=int, help="keyframe ViT heads (default: width / 88)")
+    detokenizer.add_argument("--no-keyframe-model", action="store_true", help="video path only (no image_detokenizer)")
+    detokenizer.set_defaults(handler=run_convert_detokenizer)
+
+    generate = commands.add_parser("generate", help="text-to-video or image-to-video, written with export_to_video")
+    generate.add_argument("prompt", nargs="?", help="the text prompt (optional with --image)")
+    generate.add_argument("--model", required=True, help="a converted generation checkpoint (language_model/)")
+    generate.add_argument("--detokenizer", required=True, help="a converted detokenizer pipeline folder")
+    generate.add_argument(
+        "-o", "--output", default="video_lavit.mp4", help="video file to write (default %(default)s)"
+    )
+    generate.add_argument("--image", help="image-to-video: the first keyframe")
+    generate.add_argument("--clips", type=int, default=1, help="clips of 24 frames (text-to-video; default 1)")
+    generate.add_argument("--height", type=int, default=320, help="multiple of 64 (default %(default)s)")
+    generate.add_argument("--width", type=int, default=512, help="multiple of 64 (default %(default)s)")
+    generate.add_argument("--steps", type=int, default=25, help="video denoising steps (default %(default)s)")
+    generate.add_argument("--keyframe-steps", type=int, default=50, help="keyframe denoising steps (default 50)")
+    generate.add_argument("--fps", type=int, default=6, help="frame rate of the file (default %(default)s)")
+    generate.add_argument("--seed", type=int, help="makes the result reproducible")
+    generate.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    generate.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+    generate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    generate.set_defaults(handler=run_generate)
     return parser
 
 

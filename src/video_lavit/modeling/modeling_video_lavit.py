@@ -612,7 +612,8 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
                 `VideoTokensOutput.sequences` padded with `_pad_left` to continue a video.
             num_clips (`int`): clips to generate per prompt.
             image_codes (list of `torch.LongTensor`, *optional*): image-to-video: one keyframe's codes per prompt,
-                used as the first clip's keyframe instead of generating it.
+                used as the first clip's keyframe instead of generating it; the prompt becomes
+                `[IMG] codes [/IMG]` followed by the text, as the reference's.
             keyframe_kwargs, motion_kwargs (`dict`): `generate` options of each phase (the reference samples
                 keyframes with top-k 50 and decodes text-to-video motion greedily; image-to-video samples motion).
         """
@@ -627,8 +628,9 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         if image_codes is not None:
             if len(image_codes) != len(rows):
                 raise InvalidInputError(f"got {len(image_codes)} keyframes for {len(rows)} prompts")
+            # The keyframe comes first, then the text, as the reference's image-to-video prompts.
             segments = self.model.keyframe_segments(codes=image_codes)
-            rows = [torch.cat([row, segment]) for row, (segment, _) in zip(rows, segments)]
+            rows = [torch.cat([segment, row]) for row, (segment, _) in zip(rows, segments)]
         for clip in range(num_clips):
             if clip > 0 or image_codes is None:
                 ids, mask = _pad_left(rows, pad_id)

@@ -279,6 +279,46 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         latents = latents.to(self.keyframe_vae.dtype) / self.keyframe_vae.config.scaling_factor
         return self.keyframe_vae.decode(latents, return_dict=False)[0].float().clamp(-1, 1)
 
+    @torch.no_grad()
+    def decode_keyframes(
+        self,
+        keyframe_codes: Sequence[torch.Tensor],
+        height: int = 512,
+        width: int = 512,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 3.0,
+        original_size: tuple[int, int] | None = None,
+        crops_coords_top_left: tuple[int, int] = (0, 0),
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+    ) -> list[PIL.Image.Image] | np.ndarray | torch.Tensor:
+        """Images from keyframe codes alone (text-to-image): one per code tensor of `keyframe_codes`.
+
+        Returns PIL images, an array `[batch, height, width, 3]` or a tensor `[batch, 3, height, width]` in [0, 1].
+        """
+        if self.token_decoder is None or self.keyframe_unet is None or self.keyframe_vae is None:
+            raise InvalidInputError("decoding keyframes needs the token_decoder, keyframe_unet and keyframe_vae")
+        if height % 64 or width % 64:
+            raise InvalidInputError(f"height and width must be multiples of 64, got {height} x {width}")
+        if output_type not in ("pil", "np", "pt"):
+            raise InvalidInputError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+        images = self.render_keyframes(
+            list(keyframe_codes),
+            height,
+            width,
+            num_inference_steps,
+            guidance_scale,
+            original_size or (height, width),
+            crops_coords_top_left,
+            generator,
+            None,
+            0.0,
+            None,
+            [],
+        )
+        self.maybe_free_model_hooks()
+        return self.image_processor.postprocess(images, output_type=output_type)
+
     # 2. Motion
 
     def motion_at_latent_size(

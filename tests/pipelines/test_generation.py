@@ -1,0 +1,135 @@
+"""End to end on tiny models: prompts / images / a video -> tokens -> frames -> an .mp4, in Python and on the CLI."""
+
+import av
+import pytest
+import torch
+from PIL import Image
+from test_pipeline_video_lavit import HEADS, write_release_folder
+from tiny_tokenizer import build_tiny_llama_tokenizer
+
+from video_lavit import (
+    InvalidInputError,
+    VideoLaVITConfig,
+    VideoLaVITForCausalLM,
+    VideoLaVITGenerator,
+    VideoLaVITVideoProcessor,
+    make_sample_video,
+)
+from video_lavit.cli import main
+from video_lavit.conversion.detokenizer import convert_detokenizer
+from video_lavit.processing import VideoLaVITProcessor, add_video_lavit_tokens
+from video_lavit.tokenizers.token_layout import VideoLaVITTokenLayout
+
+SIZE = dict(height=64, width=64, num_inference_steps=1)
+
+
+def generation_config():
+    """A tiny generation checkpoint whose codebooks match the tiny detokenizer's (64 keyframe and motion codes)."""
+    return VideoLaVITConfig(
+        text_config=dict(
+            model_type="llama",
+            vocab_size=320 + 2 + 64 + 2 + 64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+        ),
+        visual_tokenizer_config=dict(
+            image_size=224,
+            patch_size=56,
+            vision_hidden_size=32,
+            vision_num_hidden_layers=1,
+            vision_num_attention_heads=2,
+            vision_intermediate_size=64,
+            vision_projection_dim=16,
+            merger_num_hidden_layers=1,
+            merger_num_attention_heads=2,
+            merger_intermediate_size=64,
+            codebook_size=64,
+            code_dim=8,
+            language_hidden_size=32,
+        ),
+        motion_tokenizer_config=dict(
+            hidden_size=16, num_attention_heads=2, codebook_size=64, code_dim=8, blocks_per_stage=1
+        ),
+        text_vocab_size=320,
+        keyframe_input="codes",
+    )
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = write_release_folder(tmp_path_factory.mktemp("release"))
+    detokenizer = tmp_path_factory.mktemp("detokenizer")
+    convert_detokenizer(root, detokenizer, **HEADS)
+    model_dir = tmp_path_factory.mktemp("generation")
+    torch.manual_seed(0)
+    VideoLaVITForCausalLM(generation_config()).save_pretrained(model_dir)
+    tokenizer = add_video_lavit_tokens(build_tiny_llama_tokenizer(), VideoLaVITTokenLayout(320, 64, 64))
+    VideoLaVITProcessor(
+        tokenizer=tokenizer, video_processor=VideoLaVITVideoProcessor(encoder_threads=3)
+    ).save_pretrained(model_dir)
+    return model_dir, detokenizer
+
+
+@pytest.fixture(scope="module")
+def generator(folders):
+    generator = VideoLaVITGenerator.from_pretrained(*folders)
+    generator.detokenizer.set_progress_bar_config(disable=True)
+    return generator
+
+
+def frame_count(path):
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_text_to_video_two_clips_saved_as_mp4(generator, tmp_path):
+    output = generator.text_to_video("a boat on a lake", num_clips=2, seed=0, keyframe_num_inference_steps=2, **SIZE)
+    assert len(output.frames[0]) == 48 and len(output.keyframes[0]) == 2
+    path = generator.save_video(output.frames[0], tmp_path / "boat.mp4")
+    assert frame_count(path) == 48
+
+
+def test_image_to_video_and_text_to_image(generator):
+    image = Image.new("RGB", (96, 64), (30, 120, 200))
+    output = generator.image_to_video([image, image], ["the sea", "waves"], seed=0, output_type="np", **SIZE)
+    assert output.frames.shape == (2, 24, 64, 64, 3)
+    again = generator.image_to_video([image, image], ["the sea", "waves"], seed=0, output_type="np", **SIZE)
+    assert (output.frames == again.frames).all(), "a seed reproduces the tokens and the frames"
+    images = generator.text_to_image(["a red car", "a cat"], seed=0, height=64, width=64, num_inference_steps=2)
+    assert len(images) == 2 and images[0].size == (64, 64)
+
+
+def test_reconstruct_a_video_from_its_own_tokens(generator, tmp_path):
+    video = make_sample_video(tmp_path / "clip.mp4", width=64, height=48, seconds=5.0, fps=24, shift=(2, 1))
+    output = generator.reconstruct_video(video, max_clips=1, seed=0, output_type="pt", **SIZE)
+    assert output.frames.shape == (1, 24, 3, 64, 64)
+
+
+def test_understanding_checkpoints_are_refused(folders):
+    model_dir, detokenizer = folders
+    generator = VideoLaVITGenerator.from_pretrained(model_dir, detokenizer)
+    generator.model.config.keyframe_input = "features"
+    with pytest.raises(InvalidInputError, match="generation checkpoint"):
+        VideoLaVITGenerator(generator.model, generator.processor, generator.detokenizer)
+
+
+def test_command_line(folders, tmp_path, capsys):
+    model_dir, detokenizer = folders
+    common = ["--model", str(model_dir), "--detokenizer", str(detokenizer), "--height", "64", "--width", "64"]
+    common += ["--steps", "1", "--keyframe-steps", "1", "--seed", "0", "-q"]
+    assert main(["generate", "a boat", "-o", str(tmp_path / "t2v.mp4"), *common]) == 0
+    assert frame_count(tmp_path / "t2v.mp4") == 24
+    image = tmp_path / "first.png"
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(image)
+    assert main(["generate", "--image", str(image), "-o", str(tmp_path / "i2v.mp4"), *common]) == 0
+    assert frame_count(tmp_path / "i2v.mp4") == 24
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert main(["generate", "--image", str(tmp_path / "bad.png"), "-o", str(tmp_path / "x.mp4"), *common]) == 1
+    assert "cannot read the image" in capsys.readouterr().err
