@@ -221,3 +221,32 @@ def test_model_cpu_offload_hooks(pipeline):
         assert output.frames.shape == (1, 1, 24, 4, 8, 8)
     finally:
         pipeline.remove_all_hooks()
+
+
+def test_full_size_configs_parameter_counts():
+    from diffusers import AutoencoderKLTemporalDecoder as VideoVAE
+
+    from video_lavit import VideoLaVITMotionConditionEncoder, VideoLaVITVideoUNet, VideoLaVITVisualTokenDecoder
+    from video_lavit.tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenDecoderConfig
+
+    folder = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs", "detokenizer")
+    with open(os.path.join(folder, "model_index.json")) as handle:
+        assert json.load(handle)["_class_name"] == "VideoLaVITDetokenizerPipeline"
+    with torch.device("meta"):
+        unet = VideoLaVITVideoUNet.from_config(VideoLaVITVideoUNet.load_config(os.path.join(folder, "unet")))
+        encoder = VideoLaVITMotionConditionEncoder.from_config(
+            VideoLaVITMotionConditionEncoder.load_config(os.path.join(folder, "motion_encoder"))
+        )
+        decoder = VideoLaVITVisualTokenDecoder(
+            VideoLaVITVisualTokenDecoderConfig.from_pretrained(os.path.join(folder, "token_decoder"))
+        )
+        vae = VideoVAE.from_config(VideoVAE.load_config(os.path.join(folder, "vae")))
+    assert unet.config.num_attention_heads == [5, 10, 10, 20] and unet.config.in_channels == 10
+    assert sum(p.numel() for p in unet.parameters()) == 1_524_628_842
+    assert sum(p.numel() for p in encoder.parameters()) == 51_095_040
+    assert decoder.num_parameters() - decoder.quantizer.embedding.weight.numel() == 414_002_304
+    assert 2 ** (len(vae.config.block_out_channels) - 1) == 8
+    # The reference's key set (class-default heads): exactly our UNet's keys.
+    with open(os.path.join(REFERENCE, "keys", "video_unet.txt")) as handle:
+        reference = {line.split("\t")[0] for line in handle if line.strip() and not line.startswith("#")}
+    assert len(reference) > 1000 and reference == set(unet.state_dict())
