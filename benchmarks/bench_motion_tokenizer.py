@@ -1,4 +1,4 @@
-"""Speed and memory of the motion tokenizer: clips per second for `encode` and `decode`, fp32 and bf16.
+"""Speed and memory of the motion tokenizer: clips per second for `encode` and `decode`, fp32 and bf16, on CPU or GPU.
 
 Three implementations over the same weights, measured in the same run:
 
@@ -7,9 +7,10 @@ Three implementations over the same weights, measured in the same run:
   upsampling materialised before each Conv3d;
 - `ours`: the model as shipped, in eager mode (`scaled_dot_product_attention`, no transposing copies, decoder
   convolutions on the original grid, see `MotionUpsample`);
-- `compiled`: the same after `model.compile()` (torch.compile of the transformer blocks; fp32 only). Its
-  compilation happens in the first call at each batch size; that time is reported separately (`compile s`, the
-  first encode plus the first decode, minus one steady-state call of each) and is not part of clips/s.
+- `compiled`: the same after `model.compile()` (torch.compile of the transformer blocks; fp32 only on CPU, every
+  dtype on a GPU). Its compilation happens in the first call at each batch size; that time is reported separately
+  (`compile s`, the first encode plus the first decode, minus one steady-state call of each) and is not part of
+  clips/s.
 
 The token ids of all three must be identical (the script says if they are not) and `decode` is compared with the
 base (max abs difference). Every implementation gets one warm-up call per batch size and operation; then rounds
@@ -19,10 +20,20 @@ does not decide the comparison.
     python benchmarks/bench_motion_tokenizer.py                # full: fp32 batch 1 4 16, bf16 batch 1 4 (long)
     python benchmarks/bench_motion_tokenizer.py --quick        # fp32 batch 1 4, one round (~8 min on 2 cores)
     python benchmarks/bench_motion_tokenizer.py --quick --dtypes bf16   # bf16 batch 1 (slow without AVX512-BF16)
+    python benchmarks/bench_motion_tokenizer.py --quick --size small --no-compile  # small random model: smoke run
     python benchmarks/bench_motion_tokenizer.py --model converted/motion_tokenizer  # real weights
+    python benchmarks/bench_motion_tokenizer.py --device cuda  # GPU: bf16 and fp32 at batch 1 4 16, all compiled
 
-Peak memory is the largest resident set size seen (sampled every 5 ms) during the fastest timed call, minus the
-size before it (weights, and any memory kept from earlier calls, are not counted).
+`--device` takes any torch device string (`cpu`, `cuda`, `cuda:1`). The model and the inputs are moved there (the
+inputs are drawn on the CPU with a fixed seed first, so every device sees the same clips). On a GPU the defaults
+change: bf16 comes first and uses the fp32 batch sizes (`--bf16-batch-sizes` still overrides them), `--quick`
+keeps bf16, and the `compiled` column covers bf16 too.
+
+Peak memory on the CPU is the largest resident set size seen (sampled every 5 ms) during the fastest timed call,
+minus the size before it (weights, and any memory kept from earlier calls, are not counted). On CUDA it is
+`torch.cuda.max_memory_allocated()` during that call (the peak statistics are reset just before it) minus the GPU
+memory allocated when the call started (tensors only; blocks cached by the allocator are not counted), and the
+columns say `GPU MB`. On CUDA every timed call is bracketed by `torch.cuda.synchronize()`.
 """
 
 from __future__ import annotations
@@ -37,9 +48,12 @@ from functools import partial
 import torch
 
 from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
-from video_lavit.tokenizers.modeling_motion_tokenizer import MotionAttention, MotionUpsample, SpatioTemporalBlock
+from video_lavit.tokenizers.layers import QVBiasSelfAttention as MotionAttention
+from video_lavit.tokenizers.layers import SpatioTemporalBlock
+from video_lavit.tokenizers.modeling_motion_tokenizer import MotionUpsample
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+SMALL = dict(hidden_size=64, blocks_per_stage=1, codebook_size=64)
 
 
 def reference_attention(self: MotionAttention, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -89,8 +103,35 @@ def rss_bytes() -> int:
         return int(handle.read().split()[1]) * 4096
 
 
+def cpu_name() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    return "unknown CPU"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the queued GPU work (nothing to wait for on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 @contextlib.contextmanager
-def peak_memory(result: dict):
+def peak_memory(result: dict, device: torch.device):
+    """`result["peak_mb"]`: the peak memory during the block above the memory in use at its start; GPU memory (the
+    CUDA caching allocator's statistics) on CUDA, the process's resident set size (sampled every 5 ms) otherwise."""
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        start = torch.cuda.memory_allocated(device)
+        try:
+            yield
+        finally:
+            synchronize(device)
+            result["peak_mb"] = (torch.cuda.max_memory_allocated(device) - start) / 2**20
+        return
     start, peak, running = rss_bytes(), [rss_bytes()], [True]
 
     def sample():
@@ -108,12 +149,14 @@ def peak_memory(result: dict):
         result["peak_mb"] = (max(peak[0], rss_bytes()) - start) / 2**20
 
 
-def timed(function) -> tuple[float, float, object]:
-    """Seconds and peak memory (MB) of one call, and its output."""
+def timed(function, device: torch.device) -> tuple[float, float, object]:
+    """Seconds and peak memory (MB) of one call, and its output; the GPU's queued work is included."""
     memory: dict = {}
-    with torch.inference_mode(), peak_memory(memory):
+    with torch.inference_mode(), peak_memory(memory, device):
+        synchronize(device)
         started = time.perf_counter()
         output = function()
+        synchronize(device)
         seconds = time.perf_counter() - started
     return seconds, memory["peak_mb"], output
 
@@ -125,18 +168,36 @@ def encode_indices(model: VideoLaVITMotionTokenizer, motion: torch.Tensor) -> to
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a converted motion tokenizer folder (default: random full-size weights)")
+    parser.add_argument("--size", choices=("full", "small"), default="full", help="random model size (small: smoke)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16], help="fp32 batch sizes")
-    parser.add_argument("--bf16-batch-sizes", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=None, help="default: fp32 bf16")
+    parser.add_argument(
+        "--bf16-batch-sizes", type=int, nargs="+", default=None, help="default: 1 4 on CPU, --batch-sizes on CUDA"
+    )
+    parser.add_argument(
+        "--dtypes", nargs="+", choices=sorted(DTYPES), default=None, help="default: fp32 bf16 (CUDA: bf16 fp32)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed rounds; the fastest counts")
     parser.add_argument("--no-compile", action="store_true", help="skip the `model.compile()` column")
-    parser.add_argument("--quick", action="store_true", help="fp32 batch 1 4, one round (bf16 only if asked)")
+    parser.add_argument("--quick", action="store_true", help="batch 1 4, one round (CPU: fp32 unless --dtypes)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device {args.device}: only cpu and cuda devices are supported")
+    cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available to this torch ({torch.__version__})")
+    if args.model and args.size != "full":
+        parser.error("--size applies to the random model, not to --model")
     if args.quick:
-        args.batch_sizes, args.bf16_batch_sizes, args.repeats = [1, 4], [1], 1
-        args.dtypes = args.dtypes or ["fp32"]  # bf16 is very slow on AVX2-only CPUs (minutes per call)
-    args.dtypes = args.dtypes or ["fp32", "bf16"]
+        args.batch_sizes, args.repeats = [1, 4], 1
+        args.bf16_batch_sizes = None if cuda else [1]
+        if not cuda:
+            args.dtypes = args.dtypes or ["fp32"]  # bf16 is very slow on AVX2-only CPUs (minutes per call)
+    args.dtypes = args.dtypes or (["bf16", "fp32"] if cuda else ["fp32", "bf16"])
+    if args.bf16_batch_sizes is None:
+        args.bf16_batch_sizes = args.batch_sizes if cuda else [1, 4]
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -144,34 +205,42 @@ def main() -> None:
     if args.model:
         base = VideoLaVITMotionTokenizer.from_pretrained(args.model)
     else:
-        base = VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerConfig())
-    base.eval()
+        base = VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerConfig(**(SMALL if args.size == "small" else {})))
+    base.eval().to(device)
     parameters = sum(p.numel() for p in base.parameters())
+    name = torch.cuda.get_device_name(device) if cuda else cpu_name()
+    print(f"device: {device} ({name})")
     print(f"motion tokenizer: {parameters:,} parameters, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    memory = "GPU MB" if cuda else "MB"
+    width = 11 if cuda else 8
     header = (
         f"{'dtype':<5} {'batch':>5} {'op':<7} {'base clip/s':>11} {'ours clip/s':>11} {'ours x':>7} "
-        f"{'comp clip/s':>11} {'comp x':>7} {'compile s':>9} {'base MB':>8} {'ours MB':>8} {'comp MB':>8}  check"
+        f"{'comp clip/s':>11} {'comp x':>7} {'compile s':>9} "
+        + " ".join(f"{kind + ' ' + memory:>{width}}" for kind in ("base", "ours", "comp"))
+        + "  check"
     )
     print(header)
     print("-" * len(header))
     for dtype_name in args.dtypes:
         dtype = DTYPES[dtype_name]
         models = {"base": base.to(dtype), "ours": base}  # the same module: `base` only patches the computation
-        if dtype == torch.float32 and not args.no_compile:
+        if (dtype == torch.float32 or cuda) and not args.no_compile:
             models["compiled"] = copy.deepcopy(base)
             models["compiled"].compile()
         batch_sizes = args.batch_sizes if dtype == torch.float32 else args.bf16_batch_sizes
         for batch_size in batch_sizes:
+            # Drawn on the CPU, so that every device gets the same clips.
             motion = torch.randn(batch_size, 2, 24, 20, 36, generator=torch.Generator().manual_seed(1)) * 3
+            motion = motion.to(device)
             results: dict = {kind: {} for kind in models}
             indices = None
             # Warm-up (and, for `compiled`, compilation) at this batch size, then alternating timed rounds.
             for round_index in range(args.repeats + 1):
                 for kind, model in models.items():
                     with implementation(kind):
-                        encode = timed(partial(encode_indices, model, motion))
+                        encode = timed(partial(encode_indices, model, motion), device)
                         indices = encode[2] if indices is None else indices
-                        decode = timed(partial(model.decode, indices))
+                        decode = timed(partial(model.decode, indices), device)
                     for op, value in (("encode", encode), ("decode", decode)):
                         if round_index == 0:
                             results[kind][f"first {op}"] = value[0]
@@ -197,7 +266,7 @@ def main() -> None:
                 else:
                     line += f"{'-':>9} "
                 line += " ".join(
-                    f"{results[kind][op][1]:>8.0f}" if kind in results else f"{'-':>8}"
+                    f"{results[kind][op][1]:>{width}.0f}" if kind in results else f"{'-':>{width}}"
                     for kind in ("base", "ours", "compiled")
                 )
                 checks = []
