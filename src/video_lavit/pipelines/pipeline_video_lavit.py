@@ -34,6 +34,7 @@ from diffusers import AutoencoderKL, AutoencoderKLTemporalDecoder, DiffusionPipe
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import BaseOutput
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
@@ -327,7 +328,9 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         """One clip's motion `[batch, 2, 24, height / 8, width / 8]`, divided by the tokenizer's motion scale."""
         latent_height, latent_width = height // self.vae_scale_factor, width // self.vae_scale_factor
         if motion_codes is not None:
-            return self.motion_tokenizer.decode_to_latent_size(motion_codes, latent_height, latent_width)
+            # Not a `forward` call: trigger the model-offload hook (if any) so the tokenizer is on the device.
+            decode = apply_forward_hook(VideoLaVITMotionTokenizer.decode_to_latent_size)
+            return decode(self.motion_tokenizer, motion_codes, latent_height, latent_width)
         batch, channels, frames = motion.shape[:3]
         frames_first = motion.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, *motion.shape[-2:])
         resized = F.interpolate(frames_first.float(), (latent_height, latent_width), mode="bicubic")
