@@ -250,3 +250,22 @@ def test_full_size_configs_parameter_counts():
     with open(os.path.join(REFERENCE, "keys", "video_unet.txt")) as handle:
         reference = {line.split("\t")[0] for line in handle if line.strip() and not line.startswith("#")}
     assert len(reference) > 1000 and reference == set(unet.state_dict())
+
+
+def test_motion_decoding_triggers_the_offload_hook(pipeline):
+    """With model offloading, accelerate moves a module on `forward`; the motion tokenizer's decoding is another
+    method, so the pipeline must trigger the hook itself (on a GPU, the codes and the weights were on two devices)."""
+
+    class RecordingHook:
+        calls = 0
+
+        def pre_forward(self, module, *args, **kwargs):
+            RecordingHook.calls += 1
+            return args, kwargs
+
+    pipeline.motion_tokenizer._hf_hook = RecordingHook()
+    try:
+        motion = pipeline.motion_at_latent_size(motion_codes()[:, 0], None, 64, 64)
+    finally:
+        del pipeline.motion_tokenizer._hf_hook
+    assert RecordingHook.calls == 1 and motion.shape == (1, 2, 24, 8, 8)
