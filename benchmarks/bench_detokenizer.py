@@ -37,16 +37,13 @@ directly on the device; it is meant for a GPU. Only the components of the video 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import os
-import platform
-import threading
 import time
 from pathlib import Path
 
 import diffusers
 import torch
+from _measure import cpu_info, timed
 from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
 
 from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
@@ -64,69 +61,6 @@ SMALL_UNET = dict(
 SMALL_MOTION_ENCODER = dict(out_channels=32, hidden_size=32, num_attention_heads=2, num_layers=2)
 SMALL_VAE = dict(block_out_channels=(32,) * 4, down_block_types=("DownEncoderBlock2D",) * 4, layers_per_block=1)
 SMALL_MOTION_TOKENIZER = dict(hidden_size=16, num_attention_heads=2, codebook_size=64, code_dim=8, blocks_per_stage=1)
-
-
-def cpu_info() -> tuple[str, set[str]]:
-    name, flags = platform.processor() or "unknown", set()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    return name, flags
-
-
-def release_freed_memory() -> None:
-    """Give the C heap's freed pages back to the OS (glibc `malloc_trim`), so that an RSS increase is not hidden by
-    memory an earlier call freed but the allocator kept."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the queued GPU work (nothing to wait for on the CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(function, device: torch.device) -> tuple[float, float, object]:
-    """Seconds of one call (the GPU's queued work included), its peak memory increase in MB (GPU memory on CUDA,
-    RSS otherwise), and its output."""
-    if device.type == "cuda":
-        synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        start = torch.cuda.memory_allocated(device)
-        started = time.perf_counter()
-        output = function()
-        synchronize(device)
-        seconds = time.perf_counter() - started
-        return seconds, (torch.cuda.max_memory_allocated(device) - start) / 2**20, output
-    release_freed_memory()
-    start, peak, running = rss_bytes(), [0], [True]
-
-    def sample():
-        while running[0]:
-            peak[0] = max(peak[0], rss_bytes())
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        started = time.perf_counter()
-        output = function()
-        seconds = time.perf_counter() - started
-    finally:
-        running[0] = False
-        thread.join()
-    return seconds, (max(peak[0], rss_bytes()) - start) / 2**20, output
 
 
 def build_pipeline(size: str, device: torch.device, dtype: torch.dtype) -> VideoLaVITDetokenizerPipeline:

@@ -41,11 +41,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import threading
-import time
 from functools import partial
 
 import torch
+from _measure import cpu_name, timed
 
 from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
 from video_lavit.tokenizers.layers import QVBiasSelfAttention as MotionAttention
@@ -96,69 +95,6 @@ def implementation(kind: str):
     finally:
         for (owner, name), function in originals.items():
             setattr(owner, name, function)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096
-
-
-def cpu_name() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    return "unknown CPU"
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the queued GPU work (nothing to wait for on the CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@contextlib.contextmanager
-def peak_memory(result: dict, device: torch.device):
-    """`result["peak_mb"]`: the peak memory during the block above the memory in use at its start; GPU memory (the
-    CUDA caching allocator's statistics) on CUDA, the process's resident set size (sampled every 5 ms) otherwise."""
-    if device.type == "cuda":
-        synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        start = torch.cuda.memory_allocated(device)
-        try:
-            yield
-        finally:
-            synchronize(device)
-            result["peak_mb"] = (torch.cuda.max_memory_allocated(device) - start) / 2**20
-        return
-    start, peak, running = rss_bytes(), [rss_bytes()], [True]
-
-    def sample():
-        while running[0]:
-            peak[0] = max(peak[0], rss_bytes())
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        running[0] = False
-        thread.join()
-        result["peak_mb"] = (max(peak[0], rss_bytes()) - start) / 2**20
-
-
-def timed(function, device: torch.device) -> tuple[float, float, object]:
-    """Seconds and peak memory (MB) of one call, and its output; the GPU's queued work is included."""
-    memory: dict = {}
-    with torch.inference_mode(), peak_memory(memory, device):
-        synchronize(device)
-        started = time.perf_counter()
-        output = function()
-        synchronize(device)
-        seconds = time.perf_counter() - started
-    return seconds, memory["peak_mb"], output
 
 
 def encode_indices(model: VideoLaVITMotionTokenizer, motion: torch.Tensor) -> torch.Tensor:
@@ -237,7 +173,7 @@ def main() -> None:
             # Warm-up (and, for `compiled`, compilation) at this batch size, then alternating timed rounds.
             for round_index in range(args.repeats + 1):
                 for kind, model in models.items():
-                    with implementation(kind):
+                    with implementation(kind), torch.inference_mode():
                         encode = timed(partial(encode_indices, model, motion), device)
                         indices = encode[2] if indices is None else indices
                         decode = timed(partial(model.decode, indices), device)

@@ -37,16 +37,14 @@ torch's threads waiting for each other.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import platform
 import statistics
-import threading
 import time
 from functools import partial
 
 import torch
 import torch.nn.functional as F
+from _measure import cpu_info, timed
 from torch import nn
 
 from video_lavit import VideoLaVITVisualTokenizer, VideoLaVITVisualTokenizerConfig
@@ -58,61 +56,6 @@ SMALL = dict(
     vision_projection_dim=64, merger_num_hidden_layers=2, merger_num_attention_heads=4, merger_intermediate_size=512,
     codebook_size=1024, language_hidden_size=512,
 )  # fmt: skip
-
-
-def cpu_info() -> tuple[str, set[str]]:
-    name, flags = platform.processor() or "unknown", set()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    return name, flags
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the queued GPU work (nothing to wait for on the CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(function, device: torch.device) -> tuple[float, float, object]:
-    """Seconds of one call (the GPU's queued work included), its peak memory increase in MB (GPU memory on CUDA,
-    RSS otherwise), and its output."""
-    if device.type == "cuda":
-        synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        start = torch.cuda.memory_allocated(device)
-        started = time.perf_counter()
-        output = function()
-        synchronize(device)
-        seconds = time.perf_counter() - started
-        return seconds, (torch.cuda.max_memory_allocated(device) - start) / 2**20, output
-    start, peak, running = rss_bytes(), [0], [True]
-
-    def sample():
-        while running[0]:
-            peak[0] = max(peak[0], rss_bytes())
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        started = time.perf_counter()
-        output = function()
-        seconds = time.perf_counter() - started
-    finally:
-        running[0] = False
-        thread.join()
-    return seconds, (max(peak[0], rss_bytes()) - start) / 2**20, output
 
 
 @torch.no_grad()

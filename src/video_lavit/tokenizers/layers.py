@@ -19,6 +19,30 @@ from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 
+@torch.no_grad()
+def init_tokenizer_weights(module: nn.Module, std: float) -> bool:
+    """The tokenizers' shared initialisation of one module; returns whether `module` was one of its kinds.
+
+    Linear and convolution weights: truncated normal (std `std`), biases zero; LayerNorms: ones and zeros; the q/v
+    biases of `QVBiasSelfAttention`: zero; a codebook (`nn.Embedding`): random l2-normalised rows, as the reference.
+    """
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+        nn.init.trunc_normal_(module.weight, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, QVBiasSelfAttention):
+        nn.init.zeros_(module.q_bias)
+        nn.init.zeros_(module.v_bias)
+    elif isinstance(module, nn.Embedding):
+        module.weight.copy_(F.normalize(torch.randn_like(module.weight), dim=-1))
+    else:
+        return False
+    return True
+
+
 class Fp32LayerNorm(nn.LayerNorm):
     """LayerNorm computed in fp32 and cast back to the input dtype."""
 
@@ -245,5 +269,6 @@ __all__ = [
     "QVBiasSelfAttention",
     "SpatioTemporalBlock",
     "TanhProjection",
+    "init_tokenizer_weights",
     "policy_attention",
 ]

@@ -29,7 +29,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
-from .layers import Fp32LayerNorm, QVBiasSelfAttention, SpatioTemporalBlock, TanhProjection
+from .layers import Fp32LayerNorm, SpatioTemporalBlock, TanhProjection, init_tokenizer_weights
 from .vector_quantizer import VectorQuantizer
 
 # Encoder down-sampling: Conv3d strides (t, h, w) and explicit zero padding (w_left, w_right, h_top, h_bottom,
@@ -222,21 +222,9 @@ class VideoLaVITMotionTokenizerPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv3d)):
-            nn.init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, QVBiasSelfAttention):
-            nn.init.zeros_(module.q_bias)
-            nn.init.zeros_(module.v_bias)
-        elif isinstance(module, MotionEncoder):
+        if not init_tokenizer_weights(module, std) and isinstance(module, MotionEncoder):
             nn.init.trunc_normal_(module.spatial_position_embedding, std=std)
             nn.init.trunc_normal_(module.temporal_position_embedding, std=std)
-        elif isinstance(module, nn.Embedding):  # the codebook: random l2-normalised codes, as the reference
-            module.weight.copy_(F.normalize(torch.randn_like(module.weight), dim=-1))
 
 
 class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):

@@ -30,7 +30,7 @@ from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
 from .configuration_visual_tokenizer import VideoLaVITVisualTokenDecoderConfig
-from .layers import Fp32LayerNorm, FusionBlock, TanhProjection
+from .layers import Fp32LayerNorm, FusionBlock, TanhProjection, init_tokenizer_weights
 from .vector_quantizer import VectorQuantizer
 
 
@@ -88,20 +88,13 @@ class VideoLaVITVisualTokenDecoderPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, VideoLaVITVisualTokenDecoder):
+        if init_tokenizer_weights(module, std):
+            return
+        if isinstance(module, VideoLaVITVisualTokenDecoder):
             nn.init.trunc_normal_(module.position_embedding, std=std)
             nn.init.trunc_normal_(module.query_embeddings, std=std)
         elif isinstance(module, AttentionPool):
             nn.init.normal_(module.position_embedding, std=module.position_embedding.shape[-1] ** -0.5)
-        elif isinstance(module, nn.Embedding):  # the codebook copy
-            module.weight.copy_(F.normalize(torch.randn_like(module.weight), dim=-1))
 
 
 class VideoLaVITVisualTokenDecoder(VideoLaVITVisualTokenDecoderPreTrainedModel):

@@ -40,7 +40,7 @@ from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
 from .configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
-from .layers import Fp32LayerNorm, FusionBlock, Mlp, QVBiasSelfAttention, TanhProjection
+from .layers import Fp32LayerNorm, FusionBlock, Mlp, QVBiasSelfAttention, TanhProjection, init_tokenizer_weights
 from .vector_quantizer import VectorQuantizer
 
 Selection = Literal["argmax", "sample"]
@@ -227,21 +227,9 @@ class VideoLaVITVisualTokenizerPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            nn.init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, QVBiasSelfAttention):
-            nn.init.zeros_(module.q_bias)
-            nn.init.zeros_(module.v_bias)
-        elif isinstance(module, EvaVisionEmbeddings):
+        if not init_tokenizer_weights(module, std) and isinstance(module, EvaVisionEmbeddings):
             nn.init.trunc_normal_(module.class_embedding, std=std)
             nn.init.trunc_normal_(module.position_embedding, std=std)
-        elif isinstance(module, nn.Embedding):  # the codebook: random l2-normalised codes, as the reference
-            module.weight.copy_(F.normalize(torch.randn_like(module.weight), dim=-1))
 
 
 class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
