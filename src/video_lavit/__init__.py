@@ -3,7 +3,12 @@
 Importing the package registers its classes with the transformers Auto classes.
 """
 
-from .conversion import convert_motion_tokenizer, convert_visual_tokenizer
+from .conversion import (
+    convert_detokenizer,
+    convert_language_model,
+    convert_motion_tokenizer,
+    convert_visual_tokenizer,
+)
 from .errors import (
     CheckpointConversionError,
     InvalidInputError,
@@ -55,6 +60,8 @@ __all__ = [
     "VideoLaVITVisualTokenDecoderConfig",
     "VideoLaVITVisualTokenizer",
     "VideoLaVITVisualTokenizerConfig",
+    "convert_detokenizer",
+    "convert_language_model",
     "convert_motion_tokenizer",
     "convert_visual_tokenizer",
     "UnsupportedVideoError",

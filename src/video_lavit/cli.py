@@ -245,6 +245,8 @@ def run_generate(args: argparse.Namespace) -> int:
                 image = Image.open(args.image).convert("RGB")
             except OSError as error:
                 raise VideoLaVITError(f"{args.image}: cannot read the image ({error}); pass a PNG or JPEG") from error
+            if args.clips != 1:
+                raise VideoLaVITError("image-to-video makes one clip; drop --clips or leave out --image")
             output = generator.image_to_video(image, args.prompt or "", seed=args.seed, **detokenizer_kwargs)
         else:
             if not args.prompt:
@@ -256,10 +258,10 @@ def run_generate(args: argparse.Namespace) -> int:
                 keyframe_num_inference_steps=args.keyframe_steps,
                 **detokenizer_kwargs,
             )
+        path = generator.save_video(output.frames[0], args.output, fps=args.fps)
     except (VideoLaVITError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    path = generator.save_video(output.frames[0], args.output, fps=args.fps)
     if not args.quiet:
         print(f"wrote {path} ({len(output.frames[0])} frames at {args.fps} fps)")
     return 0

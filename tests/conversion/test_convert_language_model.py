@@ -75,9 +75,14 @@ def test_understanding_checkpoint(tmp_path, llama):
     output = tmp_path / "converted"
     model, processor = convert_language_model(source, output, **HEADS)
     assert model.config.keyframe_input == "features"
+    ids = torch.tensor([[1, 40, 50, 60, 70]])
+    with torch.no_grad():  # the returned model runs as it is (no tensor left on the meta device)
+        torch.testing.assert_close(model(input_ids=ids).logits, llama(input_ids=ids).logits, rtol=0, atol=0)
     assert not any(name.endswith(".bin") for name in os.listdir(output))
     loaded = AutoModelForCausalLM.from_pretrained(output).eval()
     assert isinstance(loaded, VideoLaVITForCausalLM)
+    assert not any(p.requires_grad for p in loaded.model.visual_tokenizer.vision_model.parameters())
+    assert not any(p.requires_grad for p in loaded.model.motion_tokenizer.parameters())
     # Text logits are exactly the LLaMA's.
     ids = torch.tensor([[1, 40, 50, 60, 70]])
     with torch.no_grad():

@@ -286,6 +286,8 @@ def test_bad_inputs_are_refused(understanding, generation):
         understanding(input_ids=input_ids, attention_mask=attention_mask, num_clips=torch.tensor([1, 1]), **media())
     with pytest.raises(InvalidInputError, match="1 <image> placeholders but 2 images"):
         understanding(input_ids=input_ids, attention_mask=attention_mask, num_clips=num_clips, **media(images=2))
+    with pytest.raises(InvalidInputError, match="placeholders but no images or videos"):
+        understanding(input_ids=input_ids, attention_mask=attention_mask)
     with pytest.raises(InvalidInputError, match="continuous features"):
         understanding(input_ids=input_ids[:1, :2], image_codes=[torch.tensor([1])])
     long_prompt = torch.ones(1, 1000, dtype=torch.long)

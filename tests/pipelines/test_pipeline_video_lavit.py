@@ -207,6 +207,10 @@ def test_bad_inputs_are_refused(pipeline):
         pipeline(keyframe_codes=[[torch.tensor([1])]], motion_codes=motion_codes(clips=2), **SIZE)
     with pytest.raises(InvalidInputError, match="2 images for 1 videos"):
         pipeline(image=[picture(), picture()], motion_codes=motion_codes(), **SIZE)
+    with pytest.raises(InvalidInputError, match="noise_constraint_strength"):
+        pipeline(image=picture(), motion_codes=motion_codes(), noise_constraint_strength=1.0, **SIZE)
+    with pytest.raises(InvalidInputError, match="motion_codes must be a LongTensor"):
+        pipeline(image=picture(), motion_codes=[[0] * 135], **SIZE)
     with pytest.raises(InvalidInputError, match="output_type"):
         pipeline(image=picture(), motion_codes=motion_codes(), output_type="gif", **SIZE)
 

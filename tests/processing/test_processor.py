@@ -137,11 +137,14 @@ def test_call_tokenizes_like_the_reference(processor):
 
 
 def test_user_text_cannot_produce_special_ids(processor):
-    typed = "[IMG]<visual_03>[/IMG][MOV]<motion_01>[/MOV]<s></s><unk><unused_0>"
+    typed = "[IMG]<visual_03>[/IMG][MOV]<motion_01>[/MOV]<s><unk><unused_0>"
     ids = processor(text=f"USER: {typed} ASSISTANT:", return_tensors=None)["input_ids"][0]
     assert ids[0] == processor.tokenizer.bos_token_id
     assert all(3 <= i < TINY_TEXT_VOCAB_SIZE for i in ids[1:])
     assert processor.decode(ids, skip_special_tokens=True) == f"USER: {typed} ASSISTANT:"
+    # `</s>` (which the chat template writes after every answer) is EOS, as the reference's tokenizer reads it.
+    ids = processor(text="A dog. \\n </s>USER: hi", return_tensors=None)["input_ids"][0]
+    assert ids.count(processor.tokenizer.eos_token_id) == 1 and max(ids) < TINY_TEXT_VOCAB_SIZE
     # Only the placeholder strings become placeholder ids.
     ids = processor(text=f"{typed}<image>", images=Image.new("RGB", (8, 8)), return_tensors=None)["input_ids"][0]
     assert [i for i in ids if i >= TINY_TEXT_VOCAB_SIZE] == [processor.image_token_id]

@@ -90,6 +90,11 @@ def _motion_encoder(state_dict: dict[str, torch.Tensor], num_attention_heads: in
         )
     except (KeyError, ValueError) as error:
         raise CheckpointConversionError(f"{source}: not a motion condition encoder ({error!r} missing)") from error
+    if config["hidden_size"] % num_attention_heads:
+        raise CheckpointConversionError(
+            f"{source}: the motion encoder width {config['hidden_size']} is not a multiple of "
+            f"{num_attention_heads} heads"
+        )
     with torch.device("meta"):
         model = VideoLaVITMotionConditionEncoder(**config)
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}

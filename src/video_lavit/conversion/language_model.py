@@ -197,15 +197,28 @@ def convert_language_model(
         motion_tokenizer, motion_embedded, motion_attention_heads
     )
     text_config = _llama_config(checkpoint_dir)
+    if "vocab_size" not in text_config:
+        raise CheckpointConversionError(f"{checkpoint_dir / 'config.json'}: no vocab_size; is this a LLaMA config?")
     text_vocab_size = text_config["vocab_size"] - 4 - visual_config.codebook_size - motion_config.codebook_size
-    config = VideoLaVITConfig(
-        text_config=text_config,
-        visual_tokenizer_config=visual_config,
-        motion_tokenizer_config=motion_config,
-        text_vocab_size=text_vocab_size,
-        keyframe_input=keyframe_input or ("features" if visual_embedded else "codes"),
-        architectures=["VideoLaVITForCausalLM"],
-    )
+    if text_vocab_size <= 0:
+        raise CheckpointConversionError(
+            f"{checkpoint_dir}: vocab_size {text_config['vocab_size']} leaves no room for the 4 markers, "
+            f"{visual_config.codebook_size} keyframe codes and {motion_config.codebook_size} motion codes; "
+            "is this a Video-LaVIT language model?"
+        )
+    try:
+        config = VideoLaVITConfig(
+            text_config=text_config,
+            visual_tokenizer_config=visual_config,
+            motion_tokenizer_config=motion_config,
+            text_vocab_size=text_vocab_size,
+            keyframe_input=keyframe_input or ("features" if visual_embedded else "codes"),
+            architectures=["VideoLaVITForCausalLM"],
+        )
+    except (ValueError, TypeError) as error:
+        raise CheckpointConversionError(
+            f"{checkpoint_dir}: not a valid Video-LaVIT configuration ({error})"
+        ) from error
     with torch.device("meta"):
         model = VideoLaVITForCausalLM(config)
     expected = model.state_dict()
@@ -243,8 +256,14 @@ def convert_language_model(
             )
     # Weights keep the checkpoint's dtypes (the released LM is half precision, the tokenizers fp32).
     model.load_state_dict({key: value.contiguous() for key, value in renamed.items()}, assign=True)
-    model.model.motion_tokenizer.requires_grad_(False)
-    model.model.visual_tokenizer.vision_model.requires_grad_(False)
+    # Non-persistent buffers are not in any checkpoint: rebuild the rotary embedding's, which the model was built
+    # without (on the meta device).
+    language_model = model.model.language_model
+    language_model.rotary_emb = type(language_model.rotary_emb)(config=language_model.config)
+    left = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
+    if left:
+        raise CheckpointConversionError(f"{checkpoint_dir}: {len(left)} tensors were not filled (first: {left[:3]})")
+    model.freeze_tokenizers()
     model.eval()
     model.generation_config = (
         understanding_generation_config(config)

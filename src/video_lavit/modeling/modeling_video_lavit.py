@@ -80,6 +80,21 @@ class VideoLaVITPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_attention_backend = True
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, with the frozen parts (the keyframe ViT and the motion tokenizer)
+        frozen again: loading recreates parameters as trainable."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model.freeze_tokenizers()
+        return loaded
+
+    def freeze_tokenizers(self) -> None:
+        """Stop gradients to the keyframe ViT and the motion tokenizer (they are used without gradients)."""
+        inner = self if isinstance(self, VideoLaVITModel) else self.model
+        inner.motion_tokenizer.requires_grad_(False)
+        inner.visual_tokenizer.vision_model.requires_grad_(False)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.text_config.initializer_range
@@ -100,8 +115,7 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
         self.visual_tokenizer = VideoLaVITVisualTokenizer(config.visual_tokenizer_config)
         self.motion_tokenizer = VideoLaVITMotionTokenizer(config.motion_tokenizer_config)
         self.post_init()
-        self.motion_tokenizer.requires_grad_(False)
-        self.visual_tokenizer.vision_model.requires_grad_(False)
+        self.freeze_tokenizers()
 
     @property
     def token_layout(self):
@@ -313,7 +327,7 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
             embeddings = self.get_input_embeddings()(padded_ids)
             # Row-major order of the feature positions is the order the features were collected in.
             inputs_embeds = embeddings.masked_scatter(
-                feature_mask[..., None], torch.cat(features).to(embeddings.dtype)
+                feature_mask[..., None], torch.cat(features).to(device=embeddings.device, dtype=embeddings.dtype)
             )
         return VideoLaVITMultimodalInputs(
             input_ids=padded_ids,
@@ -417,6 +431,16 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
                 motion_codes: the media (see `VideoLaVITModel.build_multimodal_inputs`); used at prefill only.
         """
         media = self._media(kwargs)
+        if (
+            not media
+            and input_ids is not None
+            and input_ids.numel()
+            and int(input_ids.max()) >= self.token_layout.vocab_size
+        ):
+            raise InvalidInputError(
+                "input_ids hold <image> / <video> placeholders but no images or videos were given; pass the "
+                "processor's keyframe_pixel_values / motion_vectors / pixel_values (or codes) with them"
+            )
         if media:
             if inputs_embeds is not None:
                 raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
@@ -552,7 +576,7 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
             layout.image_start_id,
             layout.image_end_id,
             layout.visual_id_range,
-            min_new_tokens=2,
+            min_new_tokens=1,
             max_new_tokens=max_new_tokens or limit + 1,
             guidance_scale=guidance_scale,
             **kwargs,

@@ -62,6 +62,9 @@ class VideoLaVITGenerator:
         """Load the three parts from converted folders onto `device` in `dtype`."""
         model = VideoLaVITForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
         processor = VideoLaVITProcessor.from_pretrained(model_dir)
+        if dtype == torch.float16:
+            # fp16 overflows the VAEs (their configs ask for an upcast): keep them in fp32.
+            dtype = {"default": torch.float16, "vae": torch.float32, "keyframe_vae": torch.float32}
         detokenizer = VideoLaVITDetokenizerPipeline.from_pretrained(detokenizer_dir, dtype=dtype).to(device)
         return cls(model, processor, detokenizer)
 
@@ -157,8 +160,12 @@ class VideoLaVITGenerator:
         seed: int | None = None,
         **detokenizer_kwargs,
     ) -> VideoLaVITDetokenizerPipelineOutput:
-        """A video (path, bytes, ...) -> its keyframe and motion tokens -> frames again."""
-        clips = self.processor.video_processor([video], max_clips=max_clips)
+        """A video (path, bytes, ...) -> its keyframe and motion tokens -> frames again.
+
+        `max_clips` defaults to the processor's setting (16 clips).
+        """
+        options = {} if max_clips is None else {"max_clips": max_clips}
+        clips = self.processor.video_processor([video], **options)
         keyframes = clips["keyframe_pixel_values"].to(self.model.device)
         with torch.no_grad():
             keyframe_codes = self.model.model.visual_tokenizer.tokenize(

@@ -119,6 +119,10 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
 
     # 0. Inputs
 
+    def _missing_keyframe_components(self) -> bool:
+        parts = (self.token_decoder, self.keyframe_unet, self.keyframe_vae, self.keyframe_scheduler)
+        return any(part is None for part in parts)
+
     def check_inputs(
         self,
         image,
@@ -139,6 +143,10 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
             raise InvalidInputError(f"keyframe_width must be a multiple of 64, got {keyframe_width}")
         if (motion_codes is None) == (motion is None):
             raise InvalidInputError("pass exactly one of motion_codes (motion tokens) and motion (motion grids)")
+        if motion_codes is not None and not isinstance(motion_codes, torch.Tensor):
+            raise InvalidInputError(f"motion_codes must be a LongTensor, got {type(motion_codes).__name__}")
+        if motion is not None and not isinstance(motion, torch.Tensor):
+            raise InvalidInputError(f"motion must be a tensor of motion grids, got {type(motion).__name__}")
         if motion_codes is not None:
             if self.motion_tokenizer is None:
                 raise InvalidInputError("motion_codes need the motion_tokenizer component; pass motion grids instead")
@@ -161,7 +169,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         if keyframe_codes is not None:
             if len(keyframe_codes) != batch or any(len(video) != clips for video in keyframe_codes):
                 raise InvalidInputError(f"keyframe_codes must hold {clips} code tensors for each of {batch} videos")
-            if self.token_decoder is None or self.keyframe_unet is None or self.keyframe_vae is None:
+            if self._missing_keyframe_components():
                 raise InvalidInputError(
                     "rendering keyframes from codes needs the token_decoder, keyframe_unet, keyframe_vae and "
                     "keyframe_scheduler components"
@@ -297,8 +305,10 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
 
         Returns PIL images, an array `[batch, height, width, 3]` or a tensor `[batch, 3, height, width]` in [0, 1].
         """
-        if self.token_decoder is None or self.keyframe_unet is None or self.keyframe_vae is None:
-            raise InvalidInputError("decoding keyframes needs the token_decoder, keyframe_unet and keyframe_vae")
+        if self._missing_keyframe_components():
+            raise InvalidInputError(
+                "decoding keyframes needs the token_decoder, keyframe_unet, keyframe_vae and keyframe_scheduler"
+            )
         if height % 64 or width % 64:
             raise InvalidInputError(f"height and width must be multiples of 64, got {height} x {width}")
         if output_type not in ("pil", "np", "pt"):
@@ -511,6 +521,8 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
             keyframe_width,
             callback_on_step_end_tensor_inputs,
         )
+        if not 0.0 <= noise_constraint_strength < 1.0:
+            raise InvalidInputError(f"noise_constraint_strength must be in [0, 1), got {noise_constraint_strength}")
         if output_type not in ("pil", "np", "pt", "latent"):
             raise InvalidInputError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
         device = self._execution_device

@@ -223,19 +223,29 @@ class VideoLaVITProcessor(ProcessorMixin):
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def _tokenize_prompt(self, text: str, add_special_tokens: bool) -> list[int]:
-        """The reference's `tokenizer_image_token`, for both placeholders, with user text kept as plain text."""
-        pieces = _PLACEHOLDER_PATTERN.split(text)
-        # pieces alternate: chunk, placeholder, chunk, ..., chunk
-        chunks, placeholders = pieces[0::2], pieces[1::2]
-        chunk_ids = self.tokenizer(
-            chunks, add_special_tokens=add_special_tokens, split_special_tokens=True, padding=False
-        )["input_ids"]
+        """The reference's `tokenizer_image_token`, for both placeholders, with user text kept as plain text.
+
+        Each chunk between placeholders is tokenized on its own (its own `▁` word prefix) and only the prompt starts
+        with BOS. The tokenizer's EOS string (`</s>`, which the chat template puts after every answer) becomes the
+        EOS id, as the reference's tokenizer reads it; any other special-token text stays plain text.
+        """
+        separators = [IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER]
+        eos_token, eos_token_id = self.tokenizer.eos_token, self.tokenizer.eos_token_id
+        if eos_token and eos_token_id is not None:
+            separators.append(eos_token)
+        pattern = re.compile("(" + "|".join(re.escape(separator) for separator in separators) + ")")
+        pieces = pattern.split(text)
+        # pieces alternate: chunk, separator, chunk, ..., chunk
+        chunks, found = pieces[0::2], pieces[1::2]
+        chunk_ids = self.tokenizer(chunks, add_special_tokens=False, split_special_tokens=True, padding=False)[
+            "input_ids"
+        ]
         bos_token_id = self.tokenizer.bos_token_id
-        input_ids = list(chunk_ids[0])
-        for placeholder, ids in zip(placeholders, chunk_ids[1:]):
-            input_ids.append(self.image_token_id if placeholder == IMAGE_PLACEHOLDER else self.video_token_id)
-            if add_special_tokens and ids and ids[0] == bos_token_id:
-                ids = ids[1:]
+        input_ids = [bos_token_id] if add_special_tokens and bos_token_id is not None else []
+        input_ids.extend(chunk_ids[0])
+        separator_ids = {IMAGE_PLACEHOLDER: self.image_token_id, VIDEO_PLACEHOLDER: self.video_token_id}
+        for separator, ids in zip(found, chunk_ids[1:]):
+            input_ids.append(separator_ids.get(separator, eos_token_id))
             input_ids.extend(ids)
         return input_ids
 

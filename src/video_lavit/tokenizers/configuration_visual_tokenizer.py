@@ -20,7 +20,7 @@ def _check_heads(name: str, hidden_size: int, num_heads: int) -> None:
 class VideoLaVITVisualTokenizerConfig(PreTrainedConfig):
     r"""
     Configuration of [`VideoLaVITVisualTokenizer`]: a frozen EVA-CLIP ViT, a token predictor that keeps a dynamic
-    number (1..256) of the 16 x 16 patch tokens, a token merger that folds the dropped tokens into the kept ones,
+    number (up to 256) of the 16 x 16 patch tokens, a token merger that folds the dropped tokens into the kept ones,
     and either a projection to the language model's width (understanding) or the VQ codebook (generation).
 
     image_size (`int`, *optional*, defaults to 224):

@@ -1,7 +1,7 @@
 """The Video-LaVIT visual token decoder: keyframe code indices -> SDXL UNet conditioning.
 
 Implements SPEC section 3, last item (reference `modeling_decoder.py`, "highres" token decoder): the codes of an
-image (1..256 of them, 32-d each) are projected to the decoder width and given learned positions by their order;
+image (up to 256 of them, 32-d each) are projected to the decoder width and given learned positions by their order;
 256 learned queries pass through 12 blocks of self-attention, cross-attention to the codes (padding masked with an
 additive -10000, as the reference) and an MLP; a final LayerNorm and a Linear-Tanh-Linear head reconstruct 256
 ViT-like features, from which two projections make `prompt_embeds` `[B, 256, 768 + 1280]` and an attention pool
@@ -200,12 +200,13 @@ class VideoLaVITVisualTokenDecoder(VideoLaVITVisualTokenDecoderPreTrainedModel):
         if target_features is not None:
             similarity = F.cosine_similarity(reconstruction.float(), target_features.float(), dim=-1)
             loss = (1 - similarity).mean()
-        return VisualTokenDecoderOutput(
+        output = VisualTokenDecoderOutput(
             loss=loss,
             prompt_embeds=prompt_embeds,
             pooled_prompt_embeds=pooled_prompt_embeds,
             reconstruction=reconstruction,
         )
+        return output if return_dict else output.to_tuple()
 
 
 __all__ = ["VideoLaVITVisualTokenDecoder", "VideoLaVITVisualTokenDecoderPreTrainedModel", "VisualTokenDecoderOutput"]

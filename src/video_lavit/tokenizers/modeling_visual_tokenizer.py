@@ -1,4 +1,4 @@
-"""The Video-LaVIT keyframe tokenizer: images `[B, 3, 224, 224]` -> a dynamic number (1..256) of tokens each.
+"""The Video-LaVIT keyframe tokenizer: images `[B, 3, 224, 224]` -> a dynamic number (up to 256) of tokens each.
 
 Implements SPEC section 3 (LaVIT's dynamic visual tokenizer; reference `modeling_visual_tokenzier.py` and
 `modeling_visual_encoder.py`):
@@ -298,7 +298,10 @@ class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
             return (token_log_probs.argmax(dim=-1) == 0).to(token_log_probs.dtype)
         if selection != "sample":
             raise InvalidInputError(f"selection must be 'argmax' or 'sample', got {selection!r}")
-        gumbels = -torch.empty_like(token_log_probs).exponential_(generator=generator).log()
+        # Drawn on the generator's device (a CPU generator also serves a GPU model), with the reference's draw.
+        device = generator.device if generator is not None else token_log_probs.device
+        noise = torch.empty(token_log_probs.shape, dtype=token_log_probs.dtype, device=device)
+        gumbels = -noise.exponential_(generator=generator).log().to(token_log_probs.device)
         soft = (token_log_probs + gumbels).softmax(dim=-1)
         hard = F.one_hot(soft.argmax(dim=-1), 2).to(soft.dtype)
         return (hard - soft.detach() + soft)[..., 0]
@@ -413,7 +416,7 @@ class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
             output.keep_ratio_loss = (keep_probability - target_keep_ratio).pow(2)
             loss = loss + keep_ratio_weight * output.keep_ratio_loss
         output.loss = loss
-        return output
+        return output if return_dict else output.to_tuple()
 
 
 __all__ = [
