@@ -431,8 +431,11 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
                 motion_codes: the media (see `VideoLaVITModel.build_multimodal_inputs`); used at prefill only.
         """
         media = self._media(kwargs)
+        is_prefill = cache is None or cache.get_seq_length() == 0
+        # Decoding steps only see generated ids, which are in the vocabulary: check the prompt once.
         if (
-            not media
+            is_prefill
+            and not media
             and input_ids is not None
             and input_ids.numel()
             and int(input_ids.max()) >= self.token_layout.vocab_size
@@ -449,7 +452,6 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
             if built.inputs_embeds is not None:
                 input_ids, inputs_embeds = None, built.inputs_embeds
             position_ids = None
-        is_prefill = cache is None or cache.get_seq_length() == 0
         if position_ids is None and attention_mask is not None and is_prefill:
             # Positions count from each sample's first real token (left padding), as the reference does.
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
