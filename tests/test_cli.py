@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -60,6 +61,14 @@ def test_tokenize_with_motion_tokenizer(tmp_path, sample_video):
         token_ids = handle.get_tensor("motion_token_ids")
         assert token_ids.shape == (2, 135) and token_ids.dtype == torch.long
         assert 0 <= int(token_ids.min()) and int(token_ids.max()) < 64
+    one_at_a_time = tmp_path / "one"
+    arguments = ["tokenize", "-q", "-o", str(one_at_a_time), "--motion-tokenizer", str(converted), sample_video]
+    assert main([*arguments, "--motion-batch-size", "1"]) == 0
+    with safe_open(one_at_a_time / "sample.safetensors", "pt") as handle:
+        assert torch.equal(handle.get_tensor("motion_token_ids"), token_ids)
+    with pytest.raises(SystemExit) as refused:
+        main([*arguments, "--motion-batch-size", "0"])
+    assert refused.value.code == 2
     from PIL import Image
 
     sheet = Image.open(output / "sample.png")

@@ -15,10 +15,10 @@ import time
 from collections.abc import Sequence
 
 import torch
-from huggingface_hub.utils import disable_progress_bars
+from huggingface_hub.utils import disable_progress_bars, tqdm
 from safetensors.torch import save_file
 
-from .errors import VideoLaVITError
+from .errors import InvalidInputError, VideoLaVITError
 from .processing.sample_video import make_sample_video
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
 from .processing.visualization import clip_motion_summary, make_contact_sheet, motion_to_hsv_image
@@ -36,18 +36,39 @@ def _output_stem(video: str, used: set[str]) -> str:
     return candidate
 
 
+def tokenize_motion(
+    motion_tokenizer, motion_vectors: torch.Tensor, batch_size: int = 4, progress: bool | None = None, name: str = ""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Motion token ids `[clips, 135]` and the motion decoded from them `[clips, 2, 24, 20, 36]` (fp32, on the CPU),
+    `batch_size` clips at a time (memory stays that of one batch however long the video), with a progress bar
+    (`progress`: None shows it from two batches on, False never)."""
+    if batch_size < 1:
+        raise InvalidInputError(f"the motion batch size must be at least 1, got {batch_size}")
+    batches = motion_vectors.split(batch_size)
+    show = len(batches) > 1 if progress is None else progress
+    token_ids, decoded = [], []
+    for batch in tqdm(batches, desc=f"motion tokens {os.path.basename(name)[:30]}", unit="batch", disable=not show):
+        with torch.no_grad():
+            indices = motion_tokenizer.encode(batch.to(motion_tokenizer.device, motion_tokenizer.dtype)).indices
+            decoded.append(motion_tokenizer.decode(indices).float().cpu())
+        token_ids.append(indices.cpu())
+    return torch.cat(token_ids), torch.cat(decoded)
+
+
 def tokenize_video(
     processor: VideoLaVITVideoProcessor,
     video: str,
     output_dir: str,
     stem: str,
     motion_tokenizer=None,
+    motion_batch_size: int = 4,
     **options,
 ) -> dict:
     """Process one video; write `<stem>.safetensors` and `<stem>.png` into `output_dir`; return a summary row.
 
     With a `motion_tokenizer`, the 135 motion token ids per clip are added (`motion_token_ids`), and the contact
-    sheet shows the motion decoded from them beside the original.
+    sheet shows the motion decoded from them beside the original; clips go through it `motion_batch_size` at a
+    time.
     """
     started = time.perf_counter()
     keyframes, pixel_values, motions, starts, times, valid = [], [], [], [], [], []
@@ -81,11 +102,10 @@ def tokenize_video(
     }
     extra_tiles = None
     if motion_tokenizer is not None:
-        motion_batch = tensors["motion_vectors"].to(motion_tokenizer.device, motion_tokenizer.dtype)
-        with torch.no_grad():
-            token_ids = motion_tokenizer.encode(motion_batch).indices
-            decoded = motion_tokenizer.decode(token_ids).float().cpu()
-        tensors["motion_token_ids"] = token_ids.cpu()
+        token_ids, decoded = tokenize_motion(
+            motion_tokenizer, tensors["motion_vectors"], motion_batch_size, options.get("progress"), video
+        )
+        tensors["motion_token_ids"] = token_ids
         extra_tiles = []
         for clip_motion, clip_decoded in zip(motions, decoded):
             scale = float(clip_motion_summary(clip_motion).__abs__().max()) or None
@@ -145,7 +165,17 @@ def run_tokenize(args: argparse.Namespace) -> int:
     for video in videos:
         try:
             stem = _output_stem(video, used)
-            rows.append(tokenize_video(processor, video, args.output_dir, stem, motion_tokenizer, **options))
+            rows.append(
+                tokenize_video(
+                    processor,
+                    video,
+                    args.output_dir,
+                    stem,
+                    motion_tokenizer,
+                    motion_batch_size=args.motion_batch_size,
+                    **options,
+                )
+            )
         except VideoLaVITError as error:
             failures += 1
             print(f"error: {error}", file=sys.stderr)
@@ -267,6 +297,13 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="video-lavit", description="Video-LaVIT: videos as keyframe and motion tokens."
@@ -288,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     tokenize.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no table")
     tokenize.add_argument(
         "--motion-tokenizer", help="a converted motion tokenizer folder: also write its 135 token ids per clip"
+    )
+    tokenize.add_argument(
+        "--motion-batch-size",
+        type=_positive_int,
+        default=4,
+        help="clips per motion tokenizer call (default %(default)s; memory grows with it)",
     )
     tokenize.set_defaults(handler=run_tokenize)
 

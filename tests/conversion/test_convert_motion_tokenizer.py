@@ -87,3 +87,16 @@ def test_bad_checkpoints_are_refused(tmp_path):
         CheckpointConversionError, match="no rule maps.*encoder.extra.weight.*missing.*decoder.norm.bias"
     ):
         convert_motion_tokenizer(extra, num_attention_heads=2)
+
+
+def test_reference_tokens_when_the_blocks_run_in_small_chunks(converted, reference, monkeypatch):
+    from video_lavit.tokenizers.layers import SpatioTemporalBlock
+
+    # 2000 rows of the widest intermediate (64 features) per chunk: two frames or 83 positions of the first
+    # stage, one clip at a time in the last
+    monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", 2000 * 64 * 4)
+    with torch.no_grad():
+        encoded = converted.encode(reference["motion_vectors"])
+        decoded = converted.decode(reference["token_ids"])
+    assert torch.equal(encoded.indices, reference["token_ids"])
+    torch.testing.assert_close(decoded, reference["decoded"], rtol=0, atol=1e-4)

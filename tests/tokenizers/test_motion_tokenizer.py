@@ -161,3 +161,37 @@ def test_compile_gives_identical_tokens(tiny_model):
         torch.testing.assert_close(compiled.decode(indices), tiny_model.decode(indices), rtol=1e-4, atol=1e-4)
         assert torch.equal(compiled.encode(motion(1, seed=4)).indices, tiny_model.encode(motion(1, seed=4)).indices)
     assert set(compiled.state_dict()) == set(tiny_model.state_dict())
+
+
+def test_blocks_give_the_same_numbers_in_chunks_as_whole(monkeypatch):
+    from video_lavit.tokenizers.layers import SpatioTemporalBlock, _whole_block
+
+    torch.manual_seed(0)
+    block = SpatioTemporalBlock(16, 2, 4.0, 1e-5).eval()
+    for parameter in block.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    hidden = torch.randn(3, 6, 45, 16)
+    with torch.no_grad():
+        whole = _whole_block(block, hidden)
+        # rows per chunk = chunk_bytes / (64 features * 4 bytes): one frame or position at a time, runs within one
+        # clip, several whole clips, everything at once, and no chunking at all
+        for rows in (1, 20, 100, 300, 10**6, None):
+            monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", None if rows is None else rows * 64 * 4)
+            chunked = block(hidden)
+            assert chunked.shape == hidden.shape and chunked.is_contiguous()
+            torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", 20 * 64 * 4)
+    hidden.requires_grad_(True)
+    block(hidden).sum().backward()  # with autograd the block runs whole and trains
+    assert torch.isfinite(hidden.grad).all() and block.mlp.fc1.weight.grad is not None
+
+
+def test_chunks_cover_every_frame_or_position_once_within_the_budget():
+    from video_lavit.tokenizers.layers import _chunk_slices
+
+    for outer, inner, unit_rows, budget in [(3, 6, 45, 20), (3, 6, 45, 100), (3, 6, 45, 300), (3, 6, 45, 10**6)]:
+        seen = torch.zeros(outer, inner, dtype=torch.long)
+        for outer_slice, inner_slice in _chunk_slices(outer, inner, unit_rows, budget):
+            seen[outer_slice, inner_slice] += 1
+            assert seen[outer_slice, inner_slice].numel() * unit_rows <= max(budget, unit_rows)
+        assert torch.equal(seen, torch.ones_like(seen))

@@ -105,7 +105,21 @@ class QVBiasSelfAttention(nn.Module):
 class SpatioTemporalBlock(GradientCheckpointingLayer):
     """Factorised video block: spatial attention within each frame, temporal attention across the frames at each
     position, then an MLP (pre-norm, fp32 LayerNorms, q/v-biased attentions). Used by the motion tokenizer and the
-    motion condition encoder."""
+    motion condition encoder.
+
+    Without autograd on the CPU the block runs in chunks of whole frames (spatial attention) and of whole positions
+    (temporal attention and MLP), each chunk's largest intermediate at most `chunk_bytes` (16 MiB by default; set
+    the attribute to `None` to run the block whole). Every output row depends only on the rows of its own frame (or
+    position), so the result is the same up to floating-point rounding (in our tests, bit for bit). It is faster
+    because glibc serves allocations above 32 MiB with fresh `mmap`s whose pages fault in anew at every call, while
+    smaller ones reuse its heap and stay in cache; it also bounds the memory of large batches. With autograd, under
+    `torch.compile`, or on a GPU (whose caching allocator has no such cost) the block runs whole.
+
+    `compile_block(**kwargs)` opts into `torch.compile` for both ways of running (see
+    `VideoLaVITMotionTokenizer.compile`).
+    """
+
+    chunk_bytes: int | None = 16 * 1024 * 1024
 
     def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, layer_norm_eps: float):
         super().__init__()
@@ -115,17 +129,86 @@ class SpatioTemporalBlock(GradientCheckpointingLayer):
         self.temporal_attention = QVBiasSelfAttention(hidden_size, num_heads)
         self.mlp_norm = Fp32LayerNorm(hidden_size, eps=layer_norm_eps)
         self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
+        self._functions = _EAGER_BLOCK_FUNCTIONS
+
+    def compile_block(self, functions: tuple | None = None, **kwargs) -> tuple:
+        """Run this block through `torch.compile`d functions; returns them so that other blocks can share them
+        (`other.compile_block(functions)`: one compiled graph per input shape for all of them, as dynamo treats the
+        block's parameters as inputs). Keyword arguments go to `torch.compile`. The state dict is unchanged."""
+        if functions is None:
+            functions = tuple(torch.compile(function, **kwargs) for function in _EAGER_BLOCK_FUNCTIONS)
+        self._functions = functions
+        return functions
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """`hidden_states` `[batch, frames, positions, hidden]` -> same shape (contiguous)."""
+        spatial_update, temporal_updates, whole = self._functions
+        if (
+            self.chunk_bytes is None
+            or hidden_states.device.type != "cpu"
+            or torch.compiler.is_compiling()
+            or (
+                torch.is_grad_enabled()
+                and (hidden_states.requires_grad or any(parameter.requires_grad for parameter in self.parameters()))
+            )
+        ):
+            return whole(self, hidden_states)
         batch, frames, positions, hidden = hidden_states.shape
-        spatial = hidden_states.reshape(batch * frames, positions, hidden)
-        attended = self.spatial_attention(self.spatial_norm(spatial))
-        # b t p c -> (b p) t c, written directly by the residual addition
-        temporal = _add_transposed(spatial, attended, batch).view(batch * positions, frames, hidden)
-        temporal = temporal + self.temporal_attention(self.temporal_norm(temporal))
-        # (b p) t c -> b t p c
-        return _add_transposed(temporal, self.mlp(self.mlp_norm(temporal)), batch)
+        hidden_states = hidden_states.contiguous()
+        widest = max(3 * hidden, self.mlp.fc1.out_features) * hidden_states.element_size()
+        budget = max(1, self.chunk_bytes // widest)  # rows per chunk
+        # b t p c -> b p t c, written chunk by chunk by the residual addition after the spatial attention
+        temporal = hidden_states.new_empty(batch, positions, frames, hidden)
+        for b, t in _chunk_slices(batch, frames, positions, budget):
+            spatial = hidden_states[b, t]
+            update = spatial_update(self, spatial.reshape(-1, positions, hidden))
+            torch.add(spatial, update.view_as(spatial), out=temporal[b, :, t].transpose(1, 2))
+        # b p t c -> b t p c, likewise after the MLP
+        output = torch.empty_like(hidden_states)
+        for b, p in _chunk_slices(batch, positions, frames, budget):
+            shape = temporal[b, p].shape
+            residual, update = temporal_updates(self, temporal[b, p].reshape(-1, frames, hidden))
+            torch.add(residual.view(shape), update.view(shape), out=output[b, :, p].transpose(1, 2))
+        return output
+
+
+def _spatial_update(block: SpatioTemporalBlock, spatial: torch.Tensor) -> torch.Tensor:
+    """`[frames, positions, hidden]` -> the spatial attention's residual update."""
+    return block.spatial_attention(block.spatial_norm(spatial))
+
+
+def _temporal_updates(block: SpatioTemporalBlock, temporal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[positions, frames, hidden]` -> (the input plus its temporal attention, the MLP's residual update)."""
+    temporal = temporal + block.temporal_attention(block.temporal_norm(temporal))
+    return temporal, block.mlp(block.mlp_norm(temporal))
+
+
+def _whole_block(block: SpatioTemporalBlock, hidden_states: torch.Tensor) -> torch.Tensor:
+    """The block in one piece (autograd, torch.compile, GPUs)."""
+    batch, frames, positions, hidden = hidden_states.shape
+    spatial = hidden_states.reshape(batch * frames, positions, hidden)
+    # b t p c -> (b p) t c, written directly by the residual addition
+    temporal = _add_transposed(spatial, _spatial_update(block, spatial), batch).view(batch * positions, frames, hidden)
+    # (b p) t c -> b t p c
+    return _add_transposed(*_temporal_updates(block, temporal), batch)
+
+
+_EAGER_BLOCK_FUNCTIONS = (_spatial_update, _temporal_updates, _whole_block)
+
+
+def _chunk_slices(outer: int, inner: int, unit_rows: int, budget_rows: int):
+    """Slices `(outer_slice, inner_slice)` covering an `[outer, inner]` grid of units of `unit_rows` rows each, in
+    chunks of at most `budget_rows` rows (but at least one unit): several whole `outer` items at a time when one
+    fits, else runs of units within one `outer` item."""
+    units = max(1, budget_rows // unit_rows)
+    if units >= inner:
+        step = units // inner
+        for start in range(0, outer, step):
+            yield slice(start, min(start + step, outer)), slice(None)
+        return
+    for index in range(outer):
+        for start in range(0, inner, units):
+            yield slice(index, index + 1), slice(start, min(start + units, inner))
 
 
 def _add_transposed(residual: torch.Tensor, update: torch.Tensor, batch: int) -> torch.Tensor:

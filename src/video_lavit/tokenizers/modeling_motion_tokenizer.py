@@ -11,7 +11,8 @@ Differences from the reference:
 - attention runs through `torch.nn.functional.scaled_dot_product_attention` instead of an explicit softmax;
 - the decoder's nearest upsampling + Conv3d is computed on the original grid with summed kernel taps (the same
   linear map with 2x fewer multiply-adds, see `MotionUpsample`); the blocks' residual additions write straight into
-  the layout of the next attention instead of separate transposing copies; `compile()` opts into torch.compile;
+  the layout of the next attention instead of separate transposing copies, and on the CPU the blocks run in chunks
+  of frames and positions (see `SpatioTemporalBlock`); `compile()` opts into torch.compile;
 - the training path (reconstruction MSE + VQ losses with a straight-through estimator, optional EMA codebook and
   dead-code restarts) is ours: the reference released none;
 - module names follow transformers conventions; `conversion/motion_tokenizer.py` maps the reference's keys.
@@ -249,16 +250,18 @@ class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
     def compile(self, **kwargs) -> None:
         """Opt-in `torch.compile` of the encoder and decoder transformer blocks, in place; `encode`/`decode` as usual.
 
-        All 24 blocks share one compiled graph per input shape (four grid sizes per batch size; the encoder and
-        the decoder meet the same ones), so compiling costs seconds to a minute or two on the first calls at each
-        new batch size rather than once per block. Convolutions, quantizer and projections stay eager. Keyword
-        arguments go to `torch.compile` (with its default `dynamic=None`, a shape seen second gets a graph with
-        symbolic sizes, so the four grid sizes and later batch sizes need no more recompiles). The state dict is
-        unchanged (no `_orig_mod.` prefixes). Token ids stay identical to eager in our tests (random weights).
+        All 24 blocks share the same compiled functions (dynamo treats a block's parameters as inputs), so
+        compiling costs seconds to a minute or two on the first calls at each new batch size rather than once per
+        block. On the CPU without autograd what gets compiled is the blocks' chunk functions (see
+        `SpatioTemporalBlock`), otherwise the whole block. Convolutions, quantizer and projections stay eager.
+        Keyword arguments go to `torch.compile` (with its default `dynamic=None`, a shape seen second gets a graph
+        with symbolic sizes, so later shapes need no more recompiles). The state dict is unchanged (no `_orig_mod.`
+        prefixes). Token ids stay identical to eager in our tests.
         """
+        functions = None
         for module in self.modules():
             if isinstance(module, SpatioTemporalBlock):
-                module.compile(**kwargs)
+                functions = module.compile_block(functions, **kwargs)
 
     def _check_motion(self, motion_vectors: torch.Tensor) -> None:
         expected = (self.config.in_channels, self.config.num_frames, self.config.grid_height, self.config.grid_width)
