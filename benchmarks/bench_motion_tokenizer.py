@@ -6,7 +6,8 @@ Three implementations over the same weights, measured in the same run:
   explicit matrices, transposing copies between the spatial and temporal attention, and the decoder's nearest
   upsampling materialised before each Conv3d;
 - `ours`: the model as shipped, in eager mode (`scaled_dot_product_attention`, no transposing copies, decoder
-  convolutions on the original grid, see `MotionUpsample`);
+  convolutions on the original grid, see `MotionUpsample`; on the CPU the transformer blocks run in chunks of
+  frames and positions, see `SpatioTemporalBlock`);
 - `compiled`: the same after `model.compile()` (torch.compile of the transformer blocks; fp32 only on CPU, every
   dtype on a GPU). Its compilation happens in the first call at each batch size; that time is reported separately
   (`compile s`, the first encode plus the first decode, minus one steady-state call of each) and is not part of
