@@ -40,14 +40,16 @@ def tokenize_motion(
     motion_tokenizer, motion_vectors: torch.Tensor, batch_size: int = 4, progress: bool | None = None, name: str = ""
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Motion token ids `[clips, 135]` and the motion decoded from them `[clips, 2, 24, 20, 36]` (fp32, on the CPU),
-    `batch_size` clips at a time (memory stays that of one batch however long the video), with a progress bar
-    (`progress`: None shows it from two batches on, False never)."""
+    `batch_size` clips at a time (the tokenizer's memory is that of one batch however long the video), with a
+    progress bar (`progress`: None shows it from two batches on, False never)."""
     if batch_size < 1:
         raise InvalidInputError(f"the motion batch size must be at least 1, got {batch_size}")
     batches = motion_vectors.split(batch_size)
     show = len(batches) > 1 if progress is None else progress
     token_ids, decoded = [], []
-    for batch in tqdm(batches, desc=f"motion tokens {os.path.basename(name)[:30]}", unit="batch", disable=not show):
+    for batch in tqdm(
+        batches, desc=f"motion tokens {os.path.basename(name)[:30]}", unit="batch", disable=not show, leave=False
+    ):
         with torch.no_grad():
             indices = motion_tokenizer.encode(batch.to(motion_tokenizer.device, motion_tokenizer.dtype)).indices
             decoded.append(motion_tokenizer.decode(indices).float().cpu())

@@ -144,7 +144,7 @@ def test_upsample_without_materialising_matches_direct_upsample_then_conv():
         assert upsample.conv.weight.grad is not None and torch.isfinite(hidden.grad).all()
 
 
-def test_compile_gives_identical_tokens(tiny_model):
+def test_compile_gives_identical_tokens(tiny_model, monkeypatch):
     import copy
 
     try:
@@ -154,6 +154,9 @@ def test_compile_gives_identical_tokens(tiny_model):
     compiled = copy.deepcopy(tiny_model)
     compiled.compile()
     x = motion(2, seed=3)
+    from video_lavit.tokenizers.layers import SpatioTemporalBlock
+
+    monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", 1000 * 64 * 4)  # several chunks of changing shapes
     with torch.inference_mode():
         expected = tiny_model.encode(x).indices
         indices = compiled.encode(x).indices
@@ -161,10 +164,26 @@ def test_compile_gives_identical_tokens(tiny_model):
         torch.testing.assert_close(compiled.decode(indices), tiny_model.decode(indices), rtol=1e-4, atol=1e-4)
         assert torch.equal(compiled.encode(motion(1, seed=4)).indices, tiny_model.encode(motion(1, seed=4)).indices)
     assert set(compiled.state_dict()) == set(tiny_model.state_dict())
+    import pickle
+
+    restored = pickle.loads(pickle.dumps(compiled))  # runs eagerly
+    with torch.inference_mode():
+        assert torch.equal(restored.encode(x).indices, expected)
 
 
 def test_blocks_give_the_same_numbers_in_chunks_as_whole(monkeypatch):
+    from video_lavit.tokenizers import layers
     from video_lavit.tokenizers.layers import SpatioTemporalBlock, _whole_block
+
+    chunk_counts = []
+    chunk_slices = layers._chunk_slices
+
+    def counted(*args):
+        slices = list(chunk_slices(*args))
+        chunk_counts.append(len(slices))
+        return slices
+
+    monkeypatch.setattr(layers, "_chunk_slices", counted)
 
     torch.manual_seed(0)
     block = SpatioTemporalBlock(16, 2, 4.0, 1e-5).eval()
@@ -175,21 +194,35 @@ def test_blocks_give_the_same_numbers_in_chunks_as_whole(monkeypatch):
         whole = _whole_block(block, hidden)
         # rows per chunk = chunk_bytes / (64 features * 4 bytes): one frame or position at a time, runs within one
         # clip, several whole clips, everything at once, and no chunking at all
-        for rows in (1, 20, 100, 300, 10**6, None):
+        for rows, spatial_chunks, temporal_chunks in (
+            (1, 18, 135),  # one frame / one position at a time
+            (100, 9, 9),  # two frames / 16 positions of one clip at a time
+            (540, 2, 2),  # two whole clips, then the last one
+            (10**6, 1, 1),  # everything at once
+            (None, None, None),  # no chunking
+        ):
+            chunk_counts.clear()
             monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", None if rows is None else rows * 64 * 4)
             chunked = block(hidden)
+            assert chunk_counts == ([] if rows is None else [spatial_chunks, temporal_chunks])
             assert chunked.shape == hidden.shape and chunked.is_contiguous()
             torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)
+            strided = block(hidden.transpose(1, 2).contiguous().transpose(1, 2))  # not contiguous
+            torch.testing.assert_close(strided, whole, rtol=1e-6, atol=1e-6)
     monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", 20 * 64 * 4)
+    chunk_counts.clear()
     hidden.requires_grad_(True)
     block(hidden).sum().backward()  # with autograd the block runs whole and trains
-    assert torch.isfinite(hidden.grad).all() and block.mlp.fc1.weight.grad is not None
+    assert chunk_counts == [] and torch.isfinite(hidden.grad).all() and block.mlp.fc1.weight.grad is not None
+    with torch.no_grad():  # a trace records the whole block, which works at any batch size
+        traced = torch.jit.trace(block, hidden[:1].detach())
+        torch.testing.assert_close(traced(hidden.detach()), whole, rtol=1e-5, atol=1e-5)
 
 
 def test_chunks_cover_every_frame_or_position_once_within_the_budget():
     from video_lavit.tokenizers.layers import _chunk_slices
 
-    for outer, inner, unit_rows, budget in [(3, 6, 45, 20), (3, 6, 45, 100), (3, 6, 45, 300), (3, 6, 45, 10**6)]:
+    for outer, inner, unit_rows, budget in [(3, 6, 45, 20), (3, 6, 45, 100), (3, 6, 45, 540), (3, 6, 45, 10**6)]:
         seen = torch.zeros(outer, inner, dtype=torch.long)
         for outer_slice, inner_slice in _chunk_slices(outer, inner, unit_rows, budget):
             seen[outer_slice, inner_slice] += 1

@@ -108,12 +108,14 @@ class SpatioTemporalBlock(GradientCheckpointingLayer):
     motion condition encoder.
 
     Without autograd on the CPU the block runs in chunks of whole frames (spatial attention) and of whole positions
-    (temporal attention and MLP), each chunk's largest intermediate at most `chunk_bytes` (16 MiB by default; set
-    the attribute to `None` to run the block whole). Every output row depends only on the rows of its own frame (or
-    position), so the result is the same up to floating-point rounding (in our tests, bit for bit). It is faster
-    because glibc serves allocations above 32 MiB with fresh `mmap`s whose pages fault in anew at every call, while
-    smaller ones reuse its heap and stay in cache; it also bounds the memory of large batches. With autograd, under
-    `torch.compile`, or on a GPU (whose caching allocator has no such cost) the block runs whole.
+    (temporal attention and MLP), each chunk's largest intermediate at most `chunk_bytes` (16 MiB by default, but at
+    least one frame or position; set the attribute to `None` to run the block whole). Every output row depends only
+    on the rows of its own frame (or position), so the result is the same up to floating-point rounding (in our
+    tests, bit for bit). It is faster because glibc serves allocations above 32 MiB with fresh `mmap`s whose pages
+    fault in anew at every call, while smaller ones reuse its heap and stay in cache; only the block's input and
+    output layouts stay whole-batch tensors, so large batches also need far less memory. Forward hooks on the
+    block's submodules see one chunk per call. With autograd, under `torch.compile` / `torch.export` / `torch.jit`
+    tracing, or on a GPU (whose caching allocator has no such cost) the block runs whole.
 
     `compile_block(**kwargs)` opts into `torch.compile` for both ways of running (see
     `VideoLaVITMotionTokenizer.compile`).
@@ -129,16 +131,22 @@ class SpatioTemporalBlock(GradientCheckpointingLayer):
         self.temporal_attention = QVBiasSelfAttention(hidden_size, num_heads)
         self.mlp_norm = Fp32LayerNorm(hidden_size, eps=layer_norm_eps)
         self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
-        self._functions = _EAGER_BLOCK_FUNCTIONS
 
     def compile_block(self, functions: tuple | None = None, **kwargs) -> tuple:
         """Run this block through `torch.compile`d functions; returns them so that other blocks can share them
         (`other.compile_block(functions)`: one compiled graph per input shape for all of them, as dynamo treats the
-        block's parameters as inputs). Keyword arguments go to `torch.compile`. The state dict is unchanged."""
+        block's parameters as inputs). Keyword arguments go to `torch.compile` when `functions` is None (shared
+        functions keep the options they were compiled with). The state dict is unchanged; a pickled or deep-copied
+        block runs eagerly (compiled functions cannot be pickled)."""
         if functions is None:
             functions = tuple(torch.compile(function, **kwargs) for function in _EAGER_BLOCK_FUNCTIONS)
         self._functions = functions
         return functions
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        state.pop("_functions", None)  # back to the eager functions (the class default)
+        return state
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """`hidden_states` `[batch, frames, positions, hidden]` -> same shape (contiguous)."""
@@ -147,6 +155,8 @@ class SpatioTemporalBlock(GradientCheckpointingLayer):
             self.chunk_bytes is None
             or hidden_states.device.type != "cpu"
             or torch.compiler.is_compiling()
+            or torch.jit.is_tracing()
+            or torch.jit.is_scripting()
             or (
                 torch.is_grad_enabled()
                 and (hidden_states.requires_grad or any(parameter.requires_grad for parameter in self.parameters()))
@@ -194,6 +204,7 @@ def _whole_block(block: SpatioTemporalBlock, hidden_states: torch.Tensor) -> tor
 
 
 _EAGER_BLOCK_FUNCTIONS = (_spatial_update, _temporal_updates, _whole_block)
+SpatioTemporalBlock._functions = _EAGER_BLOCK_FUNCTIONS
 
 
 def _chunk_slices(outer: int, inner: int, unit_rows: int, budget_rows: int):
