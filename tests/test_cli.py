@@ -69,6 +69,11 @@ def test_tokenize_with_motion_tokenizer(tmp_path, sample_video):
     with pytest.raises(SystemExit) as refused:
         main([*arguments, "--motion-batch-size", "0"])
     assert refused.value.code == 2
+    from video_lavit import InvalidInputError
+    from video_lavit.cli import tokenize_motion
+
+    with pytest.raises(InvalidInputError, match="at least 1"):
+        tokenize_motion(None, torch.zeros(1, 2, 24, 20, 36), batch_size=0)
     from PIL import Image
 
     sheet = Image.open(output / "sample.png")
