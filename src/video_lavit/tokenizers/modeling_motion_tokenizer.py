@@ -50,7 +50,12 @@ def _transformer_blocks(config: VideoLaVITMotionTokenizerConfig) -> nn.ModuleLis
 
 
 class MotionDownsample(nn.Module):
-    """Zero-pad asymmetrically, then a stride-s Conv3d with kernel 3 and no padding of its own."""
+    """Zero-pad asymmetrically, then a stride-s Conv3d with kernel 3 and no padding of its own.
+
+    On the CPU the Conv3d is computed as three Conv2d over the frames, one per temporal kernel tap, summed: the same
+    linear map (only the floating-point summation order differs), which oneDNN runs up to a quarter faster for the
+    first down-sampler's stride (1, 2, 2), on the channels-last layout the blocks use anyway (no transposing copy).
+    """
 
     def __init__(self, hidden_size: int, stride: tuple[int, int, int], padding: tuple[int, ...]):
         super().__init__()
@@ -59,9 +64,29 @@ class MotionDownsample(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """`[batch, t, h, w, hidden]` -> `[batch, t', h', w', hidden]`."""
+        if hidden_states.device.type == "cpu":
+            return self.forward_per_frame(hidden_states)
         hidden_states = hidden_states.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
         hidden_states = self.conv(F.pad(hidden_states, self.padding))
         return hidden_states.permute(0, 2, 3, 4, 1)  # b c t h w -> b t h w c
+
+    def forward_per_frame(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """The Conv3d as a sum of Conv2d over frames (one per temporal tap), in the channels-last layout."""
+        padded = F.pad(hidden_states, (0, 0, *self.padding))  # b t h w c, c unpadded
+        time_stride, *frame_stride = self.conv.stride
+        taps = self.conv.kernel_size[0]
+        frames = (padded.shape[1] - taps) // time_stride + 1
+        outputs = []
+        for clip in padded:
+            clip = clip.permute(0, 3, 1, 2)  # t h w c -> t c h w (channels-last strides)
+            output = None
+            for tap in range(taps):
+                window = clip[tap : tap + time_stride * (frames - 1) + 1 : time_stride]
+                bias = self.conv.bias if tap == 0 else None
+                convolved = F.conv2d(window, self.conv.weight[:, :, tap], bias, stride=frame_stride)
+                output = convolved if output is None else output.add_(convolved)
+            outputs.append(output.permute(0, 2, 3, 1))  # t c h w -> t h w c
+        return outputs[0].unsqueeze(0) if len(outputs) == 1 else torch.stack(outputs)
 
 
 class MotionUpsample(nn.Module):
