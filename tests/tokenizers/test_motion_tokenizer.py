@@ -144,6 +144,36 @@ def test_upsample_without_materialising_matches_direct_upsample_then_conv():
         assert upsample.conv.weight.grad is not None and torch.isfinite(hidden.grad).all()
 
 
+def test_conv3d_as_conv2d_per_temporal_tap_matches_conv3d():
+    import torch.nn.functional as F
+
+    from video_lavit.tokenizers.modeling_motion_tokenizer import (
+        _DOWNSAMPLE_PADDING,
+        _DOWNSAMPLE_STRIDES,
+        MotionDownsample,
+        conv3d_frames,
+    )
+
+    torch.manual_seed(0)
+    weight, bias = torch.randn(6, 5, 3, 2, 3), torch.randn(6)
+    for stride in ((1, 1, 1), (2, 1, 1), (1, 2, 2), (2, 2, 2), (3, 1, 2)):
+        grid = torch.randn(3, 8, 7, 9, 5)  # b t h w c
+        expected = F.conv3d(grid.permute(0, 4, 1, 2, 3), weight, bias, stride=stride).permute(0, 2, 3, 4, 1)
+        output = conv3d_frames(grid, weight, bias, stride)
+        assert output.shape == expected.shape and output.is_contiguous()
+        torch.testing.assert_close(output, expected, rtol=1e-5, atol=1e-5)
+    assert conv3d_frames(grid[:1], weight, None, (1, 1, 1)).shape == (1, 6, 6, 7, 6)
+
+    for stride, padding in zip(_DOWNSAMPLE_STRIDES, _DOWNSAMPLE_PADDING):
+        downsample = MotionDownsample(8, stride, padding)
+        hidden = torch.randn(2, 6, 10, 18, 8, requires_grad=True)
+        direct = downsample.conv(F.pad(hidden.permute(0, 4, 1, 2, 3), padding)).permute(0, 2, 3, 4, 1)
+        output = downsample(hidden)
+        torch.testing.assert_close(output, direct, rtol=1e-5, atol=1e-5)
+        output.square().sum().backward()  # trains through the per-frame path
+        assert downsample.conv.weight.grad is not None and torch.isfinite(hidden.grad).all()
+
+
 def test_compile_gives_identical_tokens(tiny_model, monkeypatch):
     import copy
 

@@ -49,13 +49,34 @@ def _transformer_blocks(config: VideoLaVITMotionTokenizerConfig) -> nn.ModuleLis
     )
 
 
-class MotionDownsample(nn.Module):
-    """Zero-pad asymmetrically, then a stride-s Conv3d with kernel 3 and no padding of its own.
+def conv3d_frames(
+    hidden_states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int, int]
+) -> torch.Tensor:
+    """A Conv3d without padding of the channels-last grid `[batch, t, h, w, in]` -> `[batch, t', h', w', out]`,
+    computed as one Conv2d over the frames per temporal kernel tap, summed.
 
-    On the CPU the Conv3d is computed as three Conv2d over the frames, one per temporal kernel tap, summed: the same
-    linear map (only the floating-point summation order differs), which oneDNN runs up to a quarter faster for the
-    first down-sampler's stride (1, 2, 2), on the channels-last layout the blocks use anyway (no transposing copy).
+    The same linear map as `F.conv3d` (only the floating-point summation order differs). On the CPU oneDNN runs it
+    up to a quarter faster than its Conv3d, and it reads the channels-last layout of the transformer blocks as it
+    is, where the Conv3d wants a transposed copy.
     """
+    time_stride, *frame_stride = stride
+    taps = weight.shape[2]
+    frames = (hidden_states.shape[1] - taps) // time_stride + 1
+    outputs = []
+    for clip in hidden_states:
+        clip = clip.permute(0, 3, 1, 2)  # t h w c -> t c h w (channels-last strides)
+        output = None
+        for tap in range(taps):
+            window = clip[tap : tap + time_stride * (frames - 1) + 1 : time_stride]
+            convolved = F.conv2d(window, weight[:, :, tap], bias if tap == 0 else None, stride=frame_stride)
+            output = convolved if output is None else output.add_(convolved)
+        outputs.append(output.permute(0, 2, 3, 1))  # t c h w -> t h w c
+    return outputs[0].unsqueeze(0) if len(outputs) == 1 else torch.stack(outputs)
+
+
+class MotionDownsample(nn.Module):
+    """Zero-pad asymmetrically, then a stride-s Conv3d with kernel 3 and no padding of its own (on the CPU computed
+    by `conv3d_frames`)."""
 
     def __init__(self, hidden_size: int, stride: tuple[int, int, int], padding: tuple[int, ...]):
         super().__init__()
@@ -65,28 +86,11 @@ class MotionDownsample(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """`[batch, t, h, w, hidden]` -> `[batch, t', h', w', hidden]`."""
         if hidden_states.device.type == "cpu":
-            return self.forward_per_frame(hidden_states)
+            padded = F.pad(hidden_states, (0, 0, *self.padding))  # b t h w c, c unpadded
+            return conv3d_frames(padded, self.conv.weight, self.conv.bias, self.conv.stride)
         hidden_states = hidden_states.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
         hidden_states = self.conv(F.pad(hidden_states, self.padding))
         return hidden_states.permute(0, 2, 3, 4, 1)  # b c t h w -> b t h w c
-
-    def forward_per_frame(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """The Conv3d as a sum of Conv2d over frames (one per temporal tap), in the channels-last layout."""
-        padded = F.pad(hidden_states, (0, 0, *self.padding))  # b t h w c, c unpadded
-        time_stride, *frame_stride = self.conv.stride
-        taps = self.conv.kernel_size[0]
-        frames = (padded.shape[1] - taps) // time_stride + 1
-        outputs = []
-        for clip in padded:
-            clip = clip.permute(0, 3, 1, 2)  # t h w c -> t c h w (channels-last strides)
-            output = None
-            for tap in range(taps):
-                window = clip[tap : tap + time_stride * (frames - 1) + 1 : time_stride]
-                bias = self.conv.bias if tap == 0 else None
-                convolved = F.conv2d(window, self.conv.weight[:, :, tap], bias, stride=frame_stride)
-                output = convolved if output is None else output.add_(convolved)
-            outputs.append(output.permute(0, 2, 3, 1))  # t c h w -> t h w c
-        return outputs[0].unsqueeze(0) if len(outputs) == 1 else torch.stack(outputs)
 
 
 class MotionUpsample(nn.Module):
@@ -96,7 +100,7 @@ class MotionUpsample(nn.Module):
     inputs `(i-1, i, i)` and output `2i+1` sees `(i, i, i+1)`, so each output phase is a kernel-2 convolution of the
     original grid with two of the three taps summed (`w0, w1+w2` and `w0+w1, w2`), zero padding included. This is the
     same linear map (only the floating-point summation order differs) at 8/27 (x2 x2 x2), 12/27 (x1 x2 x2) and
-    18/27 (x2 x1 x1) of the multiply-adds.
+    18/27 (x2 x1 x1) of the multiply-adds. On the CPU each phase goes through `conv3d_frames`.
     """
 
     def __init__(self, hidden_size: int, scale_factor: tuple[float, float, float]):
@@ -110,11 +114,14 @@ class MotionUpsample(nn.Module):
         if any(factor not in (1, 2) or factor != original for factor, original in zip(factors, self.scale_factor)):
             return self.forward_upsampled(hidden_states)
         batch, frames, height, width, hidden = hidden_states.shape
-        padded = F.pad(hidden_states.permute(0, 4, 1, 2, 3), (1, 1, 1, 1, 1, 1))  # b t h w c -> b c t h w
+        cpu = hidden_states.device.type == "cpu"
+        padded = F.pad(hidden_states, (0, 0, 1, 1, 1, 1, 1, 1))  # b t h w c, c unpadded
+        if not cpu:
+            padded = padded.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
         weight = self.conv.weight.float()  # taps are summed in fp32, whatever the model's dtype
         output = hidden_states.new_empty(batch, frames, factors[0], height, factors[1], width, factors[2], hidden)
         for phase in itertools.product(*(range(factor) for factor in factors)):
-            phase_weight, window = weight, [slice(None), slice(None)]
+            phase_weight, window = weight, [slice(None)]
             for axis, (factor, offset, size) in enumerate(zip(factors, phase, (frames, height, width)), start=2):
                 if factor == 1:
                     window.append(slice(None))
@@ -123,8 +130,13 @@ class MotionUpsample(nn.Module):
                 folded = (first, middle + last) if offset == 0 else (first + middle, last)
                 phase_weight = torch.cat(folded, dim=axis)
                 window.append(slice(offset, offset + size + 1))
-            convolved = F.conv3d(padded[tuple(window)], phase_weight.to(hidden_states.dtype), self.conv.bias)
-            output[:, :, phase[0], :, phase[1], :, phase[2]] = convolved.permute(0, 2, 3, 4, 1)
+            phase_weight = phase_weight.to(hidden_states.dtype)
+            if cpu:
+                convolved = conv3d_frames(padded[tuple(window)], phase_weight, self.conv.bias, (1, 1, 1))
+            else:
+                window.insert(1, slice(None))  # channels
+                convolved = F.conv3d(padded[tuple(window)], phase_weight, self.conv.bias).permute(0, 2, 3, 4, 1)
+            output[:, :, phase[0], :, phase[1], :, phase[2]] = convolved
         return output.view(batch, frames * factors[0], height * factors[1], width * factors[2], hidden)
 
     def forward_upsampled(self, hidden_states: torch.Tensor) -> torch.Tensor:
