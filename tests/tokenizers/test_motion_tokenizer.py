@@ -174,6 +174,40 @@ def test_conv3d_as_conv2d_per_temporal_tap_matches_conv3d():
         assert downsample.conv.weight.grad is not None and torch.isfinite(hidden.grad).all()
 
 
+def test_mlp_activates_in_place_only_where_nobody_can_tell(monkeypatch):
+    import torch.nn.functional as F
+
+    from video_lavit.tokenizers.layers import Mlp
+
+    torch.manual_seed(0)
+    mlp, x = Mlp(8, 32), torch.randn(3, 5, 8)
+    expected = mlp.fc2(F.gelu(mlp.fc1(x))).detach()
+    calls = []
+    monkeypatch.setattr(torch.ops.aten, "gelu_", lambda tensor, **kwargs: calls.append(1) or F.gelu(tensor, **kwargs))
+    with torch.inference_mode():
+        assert torch.equal(mlp(x), expected) and len(calls) == 1
+    monkeypatch.undo()
+    with torch.no_grad():
+        assert torch.equal(mlp(x), expected)
+
+    seen = []
+    handle = mlp.fc1.register_forward_hook(lambda module, args, output: seen.append(output))
+    with torch.no_grad():
+        assert torch.equal(mlp(x), expected)
+    handle.remove()
+    torch.testing.assert_close(seen[0], mlp.fc1(x))  # the hooked output was not overwritten by the GELU
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda module, args, output: None)
+    try:
+        assert not mlp._activates_in_place(torch.zeros(1))
+    finally:
+        handle.remove()
+    assert mlp._activates_in_place(torch.zeros(1))
+
+    output = mlp(x)  # autograd: out of place, gradients flow
+    output.sum().backward()
+    assert torch.equal(output.detach(), expected) and mlp.fc1.weight.grad is not None
+
+
 def test_compile_gives_identical_tokens(tiny_model, monkeypatch):
     import copy
 

@@ -54,7 +54,14 @@ class Fp32LayerNorm(nn.LayerNorm):
 
 
 class Mlp(nn.Module):
-    """Linear -> exact GELU -> Linear."""
+    """Linear -> exact GELU -> Linear.
+
+    When autograd does not record the call, the GELU overwrites the first Linear's output instead of allocating a
+    second wide tensor (the same numbers; at the motion tokenizer's sizes about 5% faster per block on the CPU, where
+    each fresh allocation of that size faults its pages in anew). It stays out of place where an observer could tell:
+    under `torch.compile`, or when the activation is not a plain `nn.GELU` or it or `fc1` carries forward hooks
+    (module or global ones).
+    """
 
     def __init__(self, hidden_size: int, intermediate_size: int):
         super().__init__()
@@ -63,7 +70,26 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(intermediate_size, hidden_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(hidden_states)))
+        hidden_states = self.fc1(hidden_states)
+        if self._activates_in_place(hidden_states):
+            return self.fc2(torch.ops.aten.gelu_(hidden_states, approximate=self.act.approximate))
+        return self.fc2(self.act(hidden_states))
+
+    def _activates_in_place(self, hidden_states: torch.Tensor) -> bool:
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and hidden_states.requires_grad):
+            return False
+        if type(self.act) is not nn.GELU or _global_forward_hooks():
+            return False
+        return not any(module._forward_hooks or module._forward_pre_hooks for module in (self.act, self.fc1))
+
+
+def _global_forward_hooks() -> bool:
+    """Whether global module forward (pre-)hooks are registered (`torch.nn.modules.module.register_module_*`)."""
+    from torch.nn.modules import module as module_hooks
+
+    return bool(
+        getattr(module_hooks, "_global_forward_hooks", None) or getattr(module_hooks, "_global_forward_pre_hooks", None)
+    )
 
 
 class TanhProjection(nn.Module):
