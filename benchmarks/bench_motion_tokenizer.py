@@ -3,11 +3,13 @@
 Three implementations over the same weights, measured in the same run:
 
 - `base`: the straightforward computation the reference does: attention as `softmax(q k^T * scale) v` with
-  explicit matrices, transposing copies between the spatial and temporal attention, and the decoder's nearest
-  upsampling materialised before each Conv3d;
+  explicit matrices, transposing copies between the spatial and temporal attention, an MLP whose GELU allocates
+  its own output, channels-first Conv3d down-sampling, and the decoder's nearest upsampling materialised before
+  each Conv3d;
 - `ours`: the model as shipped, in eager mode (`scaled_dot_product_attention`, no transposing copies, decoder
   convolutions on the original grid, see `MotionUpsample`; on the CPU the transformer blocks run in chunks of
-  frames and positions, see `SpatioTemporalBlock`);
+  frames and positions, see `SpatioTemporalBlock`, the GELU runs in place, see `Mlp`, and the convolutions run as
+  Conv2d per temporal tap on the channels-last grid, see `conv3d_frames`);
 - `compiled`: the same after `model.compile()` (torch.compile of the transformer blocks; fp32 only on CPU, every
   dtype on a GPU). Its compilation happens in the first call at each batch size; that time is reported separately
   (`compile s`, the first encode plus the first decode, minus one steady-state call of each) and is not part of
@@ -48,9 +50,9 @@ import torch
 from _measure import cpu_name, timed
 
 from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
+from video_lavit.tokenizers.layers import Mlp, SpatioTemporalBlock
 from video_lavit.tokenizers.layers import QVBiasSelfAttention as MotionAttention
-from video_lavit.tokenizers.layers import SpatioTemporalBlock
-from video_lavit.tokenizers.modeling_motion_tokenizer import MotionUpsample
+from video_lavit.tokenizers.modeling_motion_tokenizer import MotionDownsample, MotionUpsample
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SMALL = dict(hidden_size=64, blocks_per_stage=1, codebook_size=64)
@@ -79,6 +81,17 @@ def reference_block(self: SpatioTemporalBlock, hidden_states: torch.Tensor) -> t
     return temporal.reshape(batch, positions, frames, hidden).transpose(1, 2)
 
 
+def reference_mlp(self: Mlp, hidden_states: torch.Tensor) -> torch.Tensor:
+    """The reference's MLP: the GELU allocates its own output."""
+    return self.fc2(self.act(self.fc1(hidden_states)))
+
+
+def reference_downsample(self: MotionDownsample, hidden_states: torch.Tensor) -> torch.Tensor:
+    """The reference's down-sampling: pad, then one Conv3d over the channels-first grid."""
+    hidden_states = self.conv(torch.nn.functional.pad(hidden_states.permute(0, 4, 1, 2, 3), self.padding))
+    return hidden_states.permute(0, 2, 3, 4, 1)
+
+
 @contextlib.contextmanager
 def implementation(kind: str):
     """Swap in the base computation (class-wide) for the duration of the block; `ours`/`compiled`: unchanged."""
@@ -86,6 +99,8 @@ def implementation(kind: str):
         (MotionAttention, "forward"): reference_attention,
         (SpatioTemporalBlock, "forward"): reference_block,
         (MotionUpsample, "forward"): MotionUpsample.forward_upsampled,
+        (MotionDownsample, "forward"): reference_downsample,
+        (Mlp, "forward"): reference_mlp,
     }
     originals = {key: getattr(*key) for key in patches}
     if kind == "base":

@@ -87,9 +87,8 @@ def _global_forward_hooks() -> bool:
     """Whether global module forward (pre-)hooks are registered (`torch.nn.modules.module.register_module_*`)."""
     from torch.nn.modules import module as module_hooks
 
-    return bool(
-        getattr(module_hooks, "_global_forward_hooks", None) or getattr(module_hooks, "_global_forward_pre_hooks", None)
-    )
+    hooks = (getattr(module_hooks, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks"))
+    return any(hooks)
 
 
 class TanhProjection(nn.Module):
