@@ -283,6 +283,55 @@ def test_blocks_give_the_same_numbers_in_chunks_as_whole(monkeypatch):
         torch.testing.assert_close(traced(hidden.detach()), whole, rtol=1e-5, atol=1e-5)
 
 
+def test_block_sequence_shares_its_buffers_and_gives_the_same_numbers(monkeypatch):
+    from video_lavit.tokenizers.layers import SpatioTemporalBlock, run_spatio_temporal_blocks
+
+    torch.manual_seed(0)
+    blocks = torch.nn.ModuleList(SpatioTemporalBlock(16, 2, 4.0, 1e-5) for _ in range(3)).eval()
+    for parameter in blocks.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    hidden = torch.randn(2, 6, 45, 16)
+    monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", 100 * 64 * 4)  # several chunks per block
+    shared = []
+    forward_chunks = SpatioTemporalBlock._forward_chunks
+
+    def spy(block, states, temporal, output):
+        shared.append((states.data_ptr(), temporal.data_ptr(), output.data_ptr()))
+        return forward_chunks(block, states, temporal, output)
+
+    monkeypatch.setattr(SpatioTemporalBlock, "_forward_chunks", spy)
+    with torch.no_grad():
+        expected = hidden
+        for block in blocks:
+            expected = block(expected)
+        shared.clear()
+        original = hidden.clone()
+        output = run_spatio_temporal_blocks(blocks, hidden)
+        assert torch.equal(output, expected) and torch.equal(hidden, original)  # the input was copied, not reused
+        assert len(shared) == 3 and len(set(shared)) == 1  # one pair of buffers for all blocks, output in place
+        assert shared[0][0] not in (hidden.data_ptr(), shared[0][1])
+
+        shared.clear()
+        owned = hidden.clone()
+        output = run_spatio_temporal_blocks(blocks, owned, overwrite_input=True)
+        assert torch.equal(output, expected) and output.data_ptr() == owned.data_ptr() == shared[0][0]
+        strided = hidden.transpose(1, 2).contiguous().transpose(1, 2)  # not contiguous: copied even when given up
+        assert torch.equal(run_spatio_temporal_blocks(blocks, strided, overwrite_input=True), expected)
+
+        seen = []  # a forward hook on a block sees that block's own input and output: blocks are called in turn
+        handle = blocks[1].register_forward_hook(lambda module, args, result: seen.append((args[0], result)))
+        shared.clear()
+        output = run_spatio_temporal_blocks(blocks, hidden.clone(), overwrite_input=True)
+        handle.remove()
+        assert torch.equal(output, expected) and len(seen) == 1
+        assert torch.equal(seen[0][1], blocks[1](seen[0][0])) and seen[0][0].data_ptr() != seen[0][1].data_ptr()
+    hidden.requires_grad_(True)  # autograd: the blocks are called in turn and run whole
+    shared.clear()
+    run_spatio_temporal_blocks(blocks, hidden).sum().backward()
+    assert shared == [] and torch.isfinite(hidden.grad).all()
+    assert run_spatio_temporal_blocks([], hidden) is hidden
+
+
 def test_chunks_cover_every_frame_or_position_once_within_the_budget():
     from video_lavit.tokenizers.layers import _chunk_slices
 

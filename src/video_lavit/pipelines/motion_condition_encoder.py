@@ -16,7 +16,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ..errors import InvalidInputError
-from ..tokenizers.layers import Fp32LayerNorm, SpatioTemporalBlock
+from ..tokenizers.layers import Fp32LayerNorm, SpatioTemporalBlock, run_spatio_temporal_blocks
 
 
 class VideoLaVITMotionConditionEncoder(ModelMixin, ConfigMixin):
@@ -81,8 +81,7 @@ class VideoLaVITMotionConditionEncoder(ModelMixin, ConfigMixin):
         # b c t h w -> b t (h w) c
         tokens = motion.permute(0, 2, 3, 4, 1).reshape(batch, frames, grid * grid, channels)
         hidden_states = self.input_proj(tokens.to(self.input_proj.weight.dtype)) + self.position_embedding[:, None]
-        for block in self.blocks:
-            hidden_states = block(hidden_states)
+        hidden_states = run_spatio_temporal_blocks(self.blocks, hidden_states, overwrite_input=True)  # the sum is ours
         return self.output_proj(self.norm(hidden_states))
 
 

@@ -11,8 +11,10 @@ Differences from the reference:
 - attention runs through `torch.nn.functional.scaled_dot_product_attention` instead of an explicit softmax;
 - the decoder's nearest upsampling + Conv3d is computed on the original grid with summed kernel taps (the same
   linear map with 2x fewer multiply-adds, see `MotionUpsample`); the blocks' residual additions write straight into
-  the layout of the next attention instead of separate transposing copies, and on the CPU the blocks run in chunks
-  of frames and positions (see `SpatioTemporalBlock`); `compile()` opts into torch.compile;
+  the layout of the next attention instead of separate transposing copies; on the CPU the blocks run in chunks
+  of frames and positions and each stage's blocks share their whole-batch tensors (see `SpatioTemporalBlock`,
+  `run_spatio_temporal_blocks`), the MLP's GELU runs in place and the convolutions run as Conv2d per temporal tap
+  on the channels-last grid (`conv3d_frames`); `compile()` opts into torch.compile;
 - the training path (reconstruction MSE + VQ losses with a straight-through estimator, optional EMA codebook and
   dead-code restarts) is ours: the reference released none;
 - module names follow transformers conventions; `conversion/motion_tokenizer.py` maps the reference's keys.
@@ -30,7 +32,13 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
-from .layers import Fp32LayerNorm, SpatioTemporalBlock, TanhProjection, init_tokenizer_weights
+from .layers import (
+    Fp32LayerNorm,
+    SpatioTemporalBlock,
+    TanhProjection,
+    init_tokenizer_weights,
+    run_spatio_temporal_blocks,
+)
 from .vector_quantizer import VectorQuantizer
 
 # Encoder down-sampling: Conv3d strides (t, h, w) and explicit zero padding (w_left, w_right, h_top, h_bottom,
@@ -155,10 +163,7 @@ class MotionEncoder(nn.Module):
         self.input_proj = nn.Linear(config.in_channels, hidden)
         self.spatial_position_embedding = nn.Parameter(torch.zeros(1, config.grid_height * config.grid_width, hidden))
         self.temporal_position_embedding = nn.Parameter(torch.zeros(1, config.num_frames, hidden))
-        self.blocks = nn.ModuleList(
-            SpatioTemporalBlock(hidden, config.num_attention_heads, config.mlp_ratio, config.layer_norm_eps)
-            for _ in range(4 * config.blocks_per_stage)
-        )
+        self.blocks = _transformer_blocks(config)
         self.downsamplers = nn.ModuleList(
             MotionDownsample(hidden, stride, padding)
             for stride, padding in zip(_DOWNSAMPLE_STRIDES, _DOWNSAMPLE_PADDING)
@@ -171,11 +176,12 @@ class MotionEncoder(nn.Module):
         hidden_states = self.input_proj(motion_vectors.permute(0, 2, 3, 4, 1))  # b c t h w -> b t h w c
         hidden_states = hidden_states.reshape(batch, frames, height * width, -1)
         hidden_states = hidden_states + self.spatial_position_embedding.unsqueeze(0)  # 1 1 p c
-        hidden_states = hidden_states + self.temporal_position_embedding.unsqueeze(2)  # 1 t 1 c
+        hidden_states += self.temporal_position_embedding.unsqueeze(2)  # 1 t 1 c; the sum is ours to overwrite
         per_stage = self.config.blocks_per_stage
         for stage, downsample in enumerate(self.downsamplers):
-            for block in self.blocks[stage * per_stage : (stage + 1) * per_stage]:
-                hidden_states = block(hidden_states)
+            blocks = self.blocks[stage * per_stage : (stage + 1) * per_stage]
+            # Each stage's input (the sum above, then a down-sampler's output) is a tensor nobody else holds.
+            hidden_states = run_spatio_temporal_blocks(blocks, hidden_states, overwrite_input=True)
             hidden_states = downsample(hidden_states.reshape(batch, frames, height, width, -1))
             _, frames, height, width, _ = hidden_states.shape
             hidden_states = hidden_states.reshape(batch, frames, height * width, -1)
@@ -189,10 +195,7 @@ class MotionDecoder(nn.Module):
         self.config = config
         self.input_proj = nn.Linear(config.code_dim, hidden)
         self.upsamplers = nn.ModuleList(MotionUpsample(hidden, factor) for factor in _UPSAMPLE_FACTORS)
-        self.blocks = nn.ModuleList(
-            SpatioTemporalBlock(hidden, config.num_attention_heads, config.mlp_ratio, config.layer_norm_eps)
-            for _ in range(4 * config.blocks_per_stage)
-        )
+        self.blocks = _transformer_blocks(config)
         self.norm = Fp32LayerNorm(hidden, eps=config.layer_norm_eps)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
@@ -203,8 +206,8 @@ class MotionDecoder(nn.Module):
             hidden_states = upsample(hidden_states)
             batch, frames, height, width, hidden = hidden_states.shape
             hidden_states = hidden_states.reshape(batch, frames, height * width, hidden)
-            for block in self.blocks[stage * per_stage : (stage + 1) * per_stage]:
-                hidden_states = block(hidden_states)
+            blocks = self.blocks[stage * per_stage : (stage + 1) * per_stage]
+            hidden_states = run_spatio_temporal_blocks(blocks, hidden_states, overwrite_input=True)  # ours, as above
             hidden_states = hidden_states.reshape(batch, frames, height, width, hidden)
         return self.norm(hidden_states)
 
