@@ -98,6 +98,8 @@ def implementation(kind: str):
     patches = {
         (MotionAttention, "forward"): reference_attention,
         (SpatioTemporalBlock, "forward"): reference_block,
+        # so that `run_spatio_temporal_blocks` calls each block in turn (through `reference_block`)
+        (SpatioTemporalBlock, "_runs_in_chunks"): lambda self, hidden_states: False,
         (MotionUpsample, "forward"): MotionUpsample.forward_upsampled,
         (MotionDownsample, "forward"): reference_downsample,
         (Mlp, "forward"): reference_mlp,
