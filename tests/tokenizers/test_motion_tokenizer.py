@@ -208,6 +208,41 @@ def test_mlp_activates_in_place_only_where_nobody_can_tell(monkeypatch):
     assert torch.equal(output.detach(), expected) and mlp.fc1.weight.grad is not None
 
 
+def test_mlp_scratch_is_reused_within_its_scope_only():
+    import torch.nn.functional as F
+
+    from video_lavit.tokenizers import layers
+    from video_lavit.tokenizers.layers import Mlp, scratch_scope
+
+    torch.manual_seed(0)
+    mlp, x = Mlp(8, 32), torch.randn(3, 5, 8)
+    expected = mlp.fc2(F.gelu(mlp.fc1(x))).detach()
+    expected_two = mlp.fc2(F.gelu(mlp.fc1(x[:2]))).detach()
+    pointers = []
+    fc2 = mlp.fc2.forward
+    mlp.fc2.forward = lambda wide: pointers.append(wide.data_ptr()) or fc2(wide)
+    with torch.no_grad():
+        with scratch_scope():
+            with scratch_scope():  # nested scopes share the outer one's scratch
+                assert torch.equal(mlp(x), expected)
+            assert torch.equal(mlp(x[:2]), expected_two) and torch.equal(mlp(x), expected)
+            assert len(set(pointers)) == 1 and layers._SCRATCH.buffers
+            assert torch.equal(mlp(x.transpose(0, 1)), expected.transpose(0, 1))  # any layout of the input
+            bigger = torch.randn(4, 5, 8)  # grows the scratch
+            assert torch.equal(mlp(bigger), mlp.fc2(F.gelu(mlp.fc1(bigger))))
+            assert mlp._fc1_into_scratch(x.double()) is None  # another dtype than the weights: the plain path
+        assert layers._SCRATCH.buffers is None  # freed with the scope
+        with scratch_scope():
+            handle = mlp.fc1.register_forward_pre_hook(lambda module, args: None)
+            assert mlp._fc1_into_scratch(x) is None  # a hooked fc1 is called as a module
+            handle.remove()
+    with scratch_scope():
+        output = mlp(x)  # autograd records: no scratch, gradients flow
+        assert output.requires_grad and mlp._fc1_into_scratch(x) is None
+    output.sum().backward()
+    assert torch.equal(output.detach(), expected)
+
+
 def test_compile_gives_identical_tokens(tiny_model, monkeypatch):
     import copy
 
