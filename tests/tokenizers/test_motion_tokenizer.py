@@ -242,6 +242,18 @@ def test_mlp_scratch_is_reused_within_its_scope_only():
     output.sum().backward()
     assert torch.equal(output.detach(), expected)
 
+    attention, states = layers.QVBiasSelfAttention(8, 2), torch.randn(3, 5, 8)
+    for parameter in attention.parameters():
+        torch.nn.init.normal_(parameter)
+    expected = attention(states).detach()
+    with torch.no_grad(), scratch_scope():
+        assert torch.equal(attention(states), expected) and torch.equal(attention(states), expected)
+        assert [key[0] for key in layers._SCRATCH.buffers] == ["qkv"]  # one scratch, reused
+        assert torch.equal(attention(states.transpose(0, 1).contiguous().transpose(0, 1)), expected)  # strided
+    with scratch_scope():
+        output = attention(states)  # autograd records: no scratch
+        assert output.requires_grad and not layers._SCRATCH.buffers
+
 
 def test_compile_gives_identical_tokens(tiny_model, monkeypatch):
     import copy

@@ -61,11 +61,11 @@ class Mlp(nn.Module):
 
     When autograd does not record the call, the GELU overwrites the first Linear's output instead of allocating a
     second wide tensor, and inside `scratch_scope()` (the chunked transformer blocks on the CPU) that output goes to
-    one scratch tensor reused from call to call. The same numbers, about 5% and 2-3% faster on the CPU at the motion
-    tokenizer's sizes, where each fresh allocation of that size faults its pages in anew. Both stay off where an
-    observer could tell: under `torch.compile` (and the scratch under `torch.jit` tracing), or when the activation is
-    not a plain `nn.GELU`, `fc1` (for the scratch) not a plain `nn.Linear`, or either carries forward hooks (module
-    or global ones).
+    one scratch tensor reused from call to call. The same numbers, about 5% and 2-4% faster per block on the CPU at
+    the motion tokenizer's sizes, where each fresh allocation of that size faults its pages in anew. Both stay off
+    where an observer could tell: under `torch.compile` (and the scratch under `torch.jit` tracing), or when the
+    activation is not a plain `nn.GELU`, `fc1` (for the scratch) not a plain `nn.Linear`, or either carries forward
+    hooks (module or global ones).
     """
 
     def __init__(self, hidden_size: int, intermediate_size: int):
@@ -92,35 +92,50 @@ class Mlp(nn.Module):
     def _fc1_into_scratch(self, hidden_states: torch.Tensor) -> torch.Tensor | None:
         """`fc1(hidden_states)` written into the current `scratch_scope()`'s tensor, or None where that does not
         apply (no scope, autograd recording, tracing, a wrapped `fc1`, hooks)."""
-        buffers = getattr(_SCRATCH, "buffers", None)
         fc1 = self.fc1
-        if buffers is None or type(fc1) is not nn.Linear or torch.jit.is_tracing():
-            return None
-        if hidden_states.dtype != fc1.weight.dtype or hidden_states.device != fc1.weight.device:
+        if getattr(_SCRATCH, "buffers", None) is None or type(fc1) is not nn.Linear:
             return None
         recorded = hidden_states.requires_grad or any(parameter.requires_grad for parameter in fc1.parameters())
         if (torch.is_grad_enabled() and recorded) or not self._activates_in_place(hidden_states):
             return None
-        rows, features = hidden_states.numel() // hidden_states.shape[-1], fc1.out_features
-        key = (hidden_states.device, hidden_states.dtype)
-        if key not in buffers or buffers[key].numel() < rows * features:
-            buffers[key] = hidden_states.new_empty(rows * features)
-        wide = buffers[key][: rows * features].view(rows, features)
-        flat = hidden_states.reshape(rows, -1)
-        if fc1.bias is None:
-            torch.mm(flat, fc1.weight.t(), out=wide)
-        else:
-            torch.addmm(fc1.bias, flat, fc1.weight.t(), out=wide)  # what F.linear computes, into the scratch
-        return wide.view(*hidden_states.shape[:-1], features)
+        return _linear_into_scratch("mlp", hidden_states, fc1.weight, fc1.bias)
 
 
 _SCRATCH = threading.local()
 
 
+def _linear_into_scratch(
+    name: str, hidden_states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor | None:
+    """`F.linear(hidden_states, weight, bias)`, written into the current `scratch_scope()`'s tensor `name` (grown as
+    needed), or None where that is not the same computation or not allowed: no scope, `torch.jit` tracing or
+    scripting, a dtype or device other than the weight's, or an input F.linear would not hand to one `addmm`
+    (more than 3 dimensions, or not contiguous). The caller checks autograd and hooks."""
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if buffers is None or torch.jit.is_tracing() or torch.jit.is_scripting():
+        return None
+    if hidden_states.dtype != weight.dtype or hidden_states.device != weight.device:
+        return None
+    if hidden_states.ndim > 3 or not hidden_states.is_contiguous():
+        return None
+    rows, features = hidden_states.numel() // hidden_states.shape[-1], weight.shape[0]
+    key = (name, hidden_states.device, hidden_states.dtype)
+    if key not in buffers or buffers[key].numel() < rows * features:
+        buffers[key] = hidden_states.new_empty(rows * features)
+    output = buffers[key][: rows * features].view(rows, features)
+    flat = hidden_states.view(rows, -1)
+    if bias is None:
+        torch.mm(flat, weight.t(), out=output)
+    else:
+        torch.addmm(bias, flat, weight.t(), out=output)  # what F.linear computes, into the scratch
+    return output.view(*hidden_states.shape[:-1], features)
+
+
 @contextlib.contextmanager
 def scratch_scope():
-    """Within the block (in this thread), `Mlp`s without autograd write their wide intermediate into one reused
-    scratch tensor per device and dtype, freed when the outermost scope ends."""
+    """Inside this context (in this thread), `Mlp`s and `QVBiasSelfAttention`s without autograd write their widest
+    intermediate into one reused scratch tensor each per device and dtype, freed when the outermost such context
+    ends. Used by the chunked blocks."""
     outermost = getattr(_SCRATCH, "buffers", None) is None
     if outermost:
         _SCRATCH.buffers = {}
@@ -153,7 +168,13 @@ class TanhProjection(nn.Module):
 
 
 class QVBiasSelfAttention(nn.Module):
-    """Multi-head self-attention with biases on queries and values only (BEiT / EVA style), via SDPA."""
+    """Multi-head self-attention with biases on queries and values only (BEiT / EVA style), via SDPA.
+
+    Inside `scratch_scope()` (the chunked transformer blocks on the CPU) and without autograd, the qkv projection
+    is written into a reused scratch tensor rather than a fresh one (the same numbers). The projection is computed
+    from `qkv.weight` directly (the q/v biases are separate parameters), as in the reference, so hooks on `qkv` never
+    see it.
+    """
 
     def __init__(self, hidden_size: int, num_heads: int):
         super().__init__()
@@ -167,7 +188,13 @@ class QVBiasSelfAttention(nn.Module):
         """`hidden_states` `[batch, seq, hidden]` -> `[batch, seq, hidden]`."""
         batch, seq_len, hidden = hidden_states.shape
         bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
-        qkv = F.linear(hidden_states, self.qkv.weight, bias)
+        qkv = None
+        parts = (hidden_states, bias, self.qkv.weight)
+        if not (torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(t.requires_grad for t in parts))):
+            # inside the chunked blocks: a reused scratch tensor (dead once the attention has run)
+            qkv = _linear_into_scratch("qkv", hidden_states, self.qkv.weight, bias)
+        if qkv is None:
+            qkv = F.linear(hidden_states, self.qkv.weight, bias)
         qkv = qkv.reshape(batch, seq_len, 3, self.num_heads, hidden // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)  # b s 3 h d -> 3 b h s d
         attended = F.scaled_dot_product_attention(query, key, value)
