@@ -388,3 +388,58 @@ def test_chunks_cover_every_frame_or_position_once_within_the_budget():
             seen[outer_slice, inner_slice] += 1
             assert seen[outer_slice, inner_slice].numel() * unit_rows <= max(budget, unit_rows)
         assert torch.equal(seen, torch.ones_like(seen))
+
+
+def test_fast_paths_step_aside_for_hooks_autocast_tracing_and_compiled_blocks(monkeypatch):
+    import torch.nn.functional as F
+
+    from video_lavit.tokenizers import layers
+    from video_lavit.tokenizers.modeling_motion_tokenizer import MotionDownsample, MotionEncoder
+
+    torch.manual_seed(0)
+    downsample = MotionDownsample(8, (1, 2, 2), (0, 1, 0, 1, 1, 1))
+    hidden = torch.randn(2, 4, 6, 8, 8)
+    direct = downsample.conv(F.pad(hidden.permute(0, 4, 1, 2, 3), downsample.padding)).permute(0, 2, 3, 4, 1)
+    calls = []
+    handle = downsample.conv.register_forward_hook(lambda module, args, output: calls.append(1))
+    torch.testing.assert_close(downsample(hidden), direct)  # a hooked conv is called as a module
+    handle.remove()
+    assert calls == [1]
+    import copy
+
+    half = copy.deepcopy(downsample).bfloat16()  # bf16 runs the Conv3d itself (one rounding, as the reference)
+    expected = half.conv(F.pad(hidden.bfloat16().permute(0, 4, 1, 2, 3), half.padding)).permute(0, 2, 3, 4, 1)
+    assert torch.equal(half(hidden.bfloat16()), expected)
+    with torch.no_grad():
+        traced = torch.jit.trace(downsample, hidden[:1])  # the trace records the Conv3d, valid at any batch size
+        torch.testing.assert_close(traced(hidden), direct, rtol=1e-5, atol=1e-5)
+
+    # a hook that keeps a down-sampler's output sees it untouched by the next stage's blocks
+    torch.manual_seed(0)
+    encoder = MotionEncoder(tiny_config()).eval()
+    kept = []
+    encoder.downsamplers[0].register_forward_hook(lambda module, args, output: kept.append((args[0], output)))
+    with torch.no_grad():
+        encoder(motion(1))
+        torch.testing.assert_close(kept[0][1], encoder.downsamplers[0](kept[0][0]))
+
+    mlp, x = layers.Mlp(8, 32), torch.randn(3, 5, 8)
+    with torch.no_grad(), layers.scratch_scope():
+        handle = mlp.fc2.register_forward_hook(lambda module, args, output: None)
+        assert mlp._fc1_into_scratch(x) is None  # fc2's input would be the scratch
+        handle.remove()
+        assert mlp._fc1_into_scratch(x) is not None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert mlp._fc1_into_scratch(x) is None and mlp(x).dtype == torch.bfloat16
+
+    blocks = torch.nn.ModuleList(layers.SpatioTemporalBlock(16, 2, 4.0, 1e-5) for _ in range(2)).eval()
+    compiled_calls = []
+
+    def compiled(*args, **kwargs):
+        compiled_calls.append(1)
+        return blocks[0].forward(*args, **kwargs)
+
+    blocks[0]._compiled_call_impl = compiled  # as `block.compile()` leaves it
+    with torch.no_grad():
+        layers.run_spatio_temporal_blocks(blocks, torch.randn(1, 3, 4, 16))
+    assert compiled_calls == [1]  # the block compiled on its own ran through its compiled call

@@ -91,9 +91,12 @@ class Mlp(nn.Module):
 
     def _fc1_into_scratch(self, hidden_states: torch.Tensor) -> torch.Tensor | None:
         """`fc1(hidden_states)` written into the current `scratch_scope()`'s tensor, or None where that does not
-        apply (no scope, autograd recording, tracing, a wrapped `fc1`, hooks)."""
+        apply (no scope, autograd recording, tracing, autocast, a wrapped `fc1`, hooks, including on `fc2`, whose
+        input the scratch is)."""
         fc1 = self.fc1
         if getattr(_SCRATCH, "buffers", None) is None or type(fc1) is not nn.Linear:
+            return None
+        if self.fc2._forward_hooks or self.fc2._forward_pre_hooks:
             return None
         recorded = hidden_states.requires_grad or any(parameter.requires_grad for parameter in fc1.parameters())
         if (torch.is_grad_enabled() and recorded) or not self._activates_in_place(hidden_states):
@@ -110,12 +113,15 @@ def _linear_into_scratch(
     """`F.linear(hidden_states, weight, bias)`, written into the current `scratch_scope()`'s tensor `name` (grown as
     needed), or None where that is not the same computation or not allowed: no scope, `torch.jit` tracing or
     scripting, a dtype or device other than the weight's, or an input F.linear would not hand to one `addmm`
-    (more than 3 dimensions, or not contiguous). The caller checks autograd and hooks."""
+    (more than 3 dimensions, or not contiguous), autocast, or a tensor-subclass weight. The caller checks autograd
+    and hooks."""
     buffers = getattr(_SCRATCH, "buffers", None)
     if buffers is None or torch.jit.is_tracing() or torch.jit.is_scripting():
         return None
     if hidden_states.dtype != weight.dtype or hidden_states.device != weight.device:
         return None
+    if torch.is_autocast_enabled(hidden_states.device.type) or type(weight) not in (torch.Tensor, nn.Parameter):
+        return None  # autocast does not cast `out=` calls; tensor subclasses (e.g. quantised) dispatch F.linear
     if hidden_states.ndim > 3 or not hidden_states.is_contiguous():
         return None
     rows, features = hidden_states.numel() // hidden_states.shape[-1], weight.shape[0]
@@ -296,7 +302,8 @@ class SpatioTemporalBlock(GradientCheckpointingLayer):
 def run_spatio_temporal_blocks(blocks, hidden_states: torch.Tensor, overwrite_input: bool = False) -> torch.Tensor:
     """Run `SpatioTemporalBlock`s one after the other on `[batch, frames, positions, hidden]`.
 
-    Where every block would run in chunks and none carries forward hooks, they all share two whole-batch tensors
+    Where every block would run in chunks, none carries forward hooks and none was compiled on its own
+    (`block.compile()`, `torch.compile(block)`), they all share two whole-batch tensors
     (the hidden states, overwritten block after block, and the transposed scratch) instead of two fresh ones per
     block: the same numbers, about 4% faster on the CPU, as fresh tensors of that size fault their pages in anew.
     With `overwrite_input=True` the caller gives up `hidden_states` (it must not be used afterwards) and its memory
@@ -307,7 +314,11 @@ def run_spatio_temporal_blocks(blocks, hidden_states: torch.Tensor, overwrite_in
         not blocks
         or _global_forward_hooks()
         or any(
-            block._forward_hooks or block._forward_pre_hooks or not block._runs_in_chunks(hidden_states)
+            not isinstance(block, SpatioTemporalBlock)  # e.g. wrapped by torch.compile
+            or block._compiled_call_impl is not None  # block.compile()
+            or block._forward_hooks
+            or block._forward_pre_hooks
+            or not block._runs_in_chunks(hidden_states)
             for block in blocks
         )
     ):

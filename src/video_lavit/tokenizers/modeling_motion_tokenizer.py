@@ -36,6 +36,7 @@ from .layers import (
     Fp32LayerNorm,
     SpatioTemporalBlock,
     TanhProjection,
+    _global_forward_hooks,
     init_tokenizer_weights,
     run_spatio_temporal_blocks,
 )
@@ -82,9 +83,30 @@ def conv3d_frames(
     return outputs[0].unsqueeze(0) if len(outputs) == 1 else torch.stack(outputs)
 
 
+def _unobserved(module: nn.Module) -> bool:
+    """No forward hook (module or global) could have kept `module`'s output."""
+    return not (module._forward_hooks or _global_forward_hooks())
+
+
+def _per_frame_convolution(hidden_states: torch.Tensor) -> bool:
+    """Whether to convolve through `conv3d_frames`: fp32 on the CPU, eager (its loop over the batch would be fixed
+    by a trace), and a non-empty batch."""
+    return (
+        hidden_states.device.type == "cpu"
+        and hidden_states.dtype == torch.float32
+        and hidden_states.shape[0] > 0
+        and not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling())
+    )
+
+
+def _plain_module(module: nn.Module, kind: type) -> bool:
+    """`module` is exactly a `kind` and no forward (pre-)hook would see it called (module or global hooks)."""
+    return type(module) is kind and not (module._forward_hooks or module._forward_pre_hooks or _global_forward_hooks())
+
+
 class MotionDownsample(nn.Module):
-    """Zero-pad asymmetrically, then a stride-s Conv3d with kernel 3 and no padding of its own (on the CPU computed
-    by `conv3d_frames`)."""
+    """Zero-pad asymmetrically, then a stride-s Conv3d with kernel 3 and no padding of its own (in fp32 on the CPU
+    computed by `conv3d_frames`, unless `conv` is wrapped or hooked)."""
 
     def __init__(self, hidden_size: int, stride: tuple[int, int, int], padding: tuple[int, ...]):
         super().__init__()
@@ -93,7 +115,7 @@ class MotionDownsample(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """`[batch, t, h, w, hidden]` -> `[batch, t', h', w', hidden]`."""
-        if hidden_states.device.type == "cpu":
+        if _per_frame_convolution(hidden_states) and _plain_module(self.conv, nn.Conv3d):
             padded = F.pad(hidden_states, (0, 0, *self.padding))  # b t h w c, c unpadded
             return conv3d_frames(padded, self.conv.weight, self.conv.bias, self.conv.stride)
         hidden_states = hidden_states.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
@@ -108,7 +130,7 @@ class MotionUpsample(nn.Module):
     inputs `(i-1, i, i)` and output `2i+1` sees `(i, i, i+1)`, so each output phase is a kernel-2 convolution of the
     original grid with two of the three taps summed (`w0, w1+w2` and `w0+w1, w2`), zero padding included. This is the
     same linear map (only the floating-point summation order differs) at 8/27 (x2 x2 x2), 12/27 (x1 x2 x2) and
-    18/27 (x2 x1 x1) of the multiply-adds. On the CPU each phase goes through `conv3d_frames`.
+    18/27 (x2 x1 x1) of the multiply-adds. In fp32 on the CPU each phase goes through `conv3d_frames`.
     """
 
     def __init__(self, hidden_size: int, scale_factor: tuple[float, float, float]):
@@ -122,7 +144,7 @@ class MotionUpsample(nn.Module):
         if any(factor not in (1, 2) or factor != original for factor, original in zip(factors, self.scale_factor)):
             return self.forward_upsampled(hidden_states)
         batch, frames, height, width, hidden = hidden_states.shape
-        cpu = hidden_states.device.type == "cpu"
+        cpu = _per_frame_convolution(hidden_states)
         padded = F.pad(hidden_states, (0, 0, 1, 1, 1, 1, 1, 1))  # b t h w c, c unpadded
         if not cpu:
             padded = padded.permute(0, 4, 1, 2, 3)  # b t h w c -> b c t h w
@@ -180,8 +202,10 @@ class MotionEncoder(nn.Module):
         per_stage = self.config.blocks_per_stage
         for stage, downsample in enumerate(self.downsamplers):
             blocks = self.blocks[stage * per_stage : (stage + 1) * per_stage]
-            # Each stage's input (the sum above, then a down-sampler's output) is a tensor nobody else holds.
-            hidden_states = run_spatio_temporal_blocks(blocks, hidden_states, overwrite_input=True)
+            # Each stage's input (the sum above, then a down-sampler's output) is a tensor nobody else holds,
+            # unless a hook on that down-sampler kept it.
+            owned = stage == 0 or _unobserved(self.downsamplers[stage - 1])
+            hidden_states = run_spatio_temporal_blocks(blocks, hidden_states, overwrite_input=owned)
             hidden_states = downsample(hidden_states.reshape(batch, frames, height, width, -1))
             _, frames, height, width, _ = hidden_states.shape
             hidden_states = hidden_states.reshape(batch, frames, height * width, -1)
@@ -207,7 +231,8 @@ class MotionDecoder(nn.Module):
             batch, frames, height, width, hidden = hidden_states.shape
             hidden_states = hidden_states.reshape(batch, frames, height * width, hidden)
             blocks = self.blocks[stage * per_stage : (stage + 1) * per_stage]
-            hidden_states = run_spatio_temporal_blocks(blocks, hidden_states, overwrite_input=True)  # ours, as above
+            owned = _unobserved(upsample)  # as in the encoder
+            hidden_states = run_spatio_temporal_blocks(blocks, hidden_states, overwrite_input=owned)
             hidden_states = hidden_states.reshape(batch, frames, height, width, hidden)
         return self.norm(hidden_states)
 
