@@ -13,7 +13,7 @@ Differences from the reference:
   linear map with 2x fewer multiply-adds, see `MotionUpsample`); the blocks' residual additions write straight into
   the layout of the next attention instead of separate transposing copies; on the CPU the blocks run in chunks
   of frames and positions and each stage's blocks share their whole-batch tensors (see `SpatioTemporalBlock`,
-  `run_spatio_temporal_blocks`), the MLP's GELU runs in place and the convolutions run as Conv2d per temporal tap
+  `run_spatio_temporal_blocks`), the MLP's GELU runs in place and fp32 convolutions run as Conv2d per temporal tap
   on the channels-last grid (`conv3d_frames`); `compile()` opts into torch.compile;
 - the training path (reconstruction MSE + VQ losses with a straight-through estimator, optional EMA codebook and
   dead-code restarts) is ours: the reference released none;
