@@ -19,6 +19,7 @@ import threading
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _module_hooks
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 
@@ -65,7 +66,7 @@ class Mlp(nn.Module):
     the motion tokenizer's sizes, where each fresh allocation of that size faults its pages in anew. Both stay off
     where an observer could tell: under `torch.compile` (and the scratch under `torch.jit` tracing), or when the
     activation is not a plain `nn.GELU`, `fc1` (for the scratch) not a plain `nn.Linear`, or either carries forward
-    hooks (module or global ones).
+    hooks (module or global ones); the scratch also under autocast and when `fc2`, whose input it is, has hooks.
     """
 
     def __init__(self, hidden_size: int, intermediate_size: int):
@@ -154,9 +155,7 @@ def scratch_scope():
 
 def _global_forward_hooks() -> bool:
     """Whether global module forward (pre-)hooks are registered (`torch.nn.modules.module.register_module_*`)."""
-    from torch.nn.modules import module as module_hooks
-
-    hooks = (getattr(module_hooks, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks"))
+    hooks = (getattr(_module_hooks, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks"))
     return any(hooks)
 
 
