@@ -1,8 +1,8 @@
 """The package's exception hierarchy.
 
 Every error a user can cause with bad input is one of these, raised with the offending file's name and what to do
-about it. Every subclass is also a `ValueError`, so code that already catches `ValueError` around video loading or
-model calls keeps working.
+about it. Every subclass is also a `ValueError` or an `OSError`, so code that already catches those around video
+loading, model calls or file writing keeps working.
 """
 
 from __future__ import annotations
@@ -17,21 +17,40 @@ class VideoDecodeError(VideoLaVITError, ValueError):
 
 
 class UnsupportedVideoError(VideoLaVITError, ValueError):
-    """A readable file that cannot be used as asked: no video stream, or a codec without motion vectors."""
+    """A readable file that cannot be used as asked: no video stream, a codec without motion vectors, a frame size
+    the MPEG-4 re-encoding cannot hold, or a container that refers to other files (playlists, concat scripts)."""
+
+
+class VideoTooLongError(UnsupportedVideoError):
+    """A video (or an endless stream) longer than the reader's `max_duration`."""
 
 
 class InvalidInputError(VideoLaVITError, ValueError):
-    """A model was given inputs of the wrong shape, type or range (e.g. pixel values, code indices)."""
+    """A model was given inputs of the wrong shape, type or range (e.g. pixel values, code indices), or a
+    configuration with impossible values."""
 
 
 class CheckpointConversionError(VideoLaVITError, ValueError):
     """A reference checkpoint could not be converted: missing, unreadable, or with keys that do not map."""
 
 
+class CheckpointLoadError(VideoLaVITError, ValueError):
+    """A saved model folder could not be loaded as it is: missing, or with weights that are missing, unexpected, of
+    the wrong shape, or more than the machine's memory."""
+
+
+class OutputError(VideoLaVITError, OSError):
+    """An output could not be written safely: the target exists and holds files, is the input itself, is read-only,
+    or the disk (or the temporary folder) is full. Nothing half-written is left behind."""
+
+
 __all__ = [
     "CheckpointConversionError",
+    "CheckpointLoadError",
     "InvalidInputError",
+    "OutputError",
     "UnsupportedVideoError",
     "VideoDecodeError",
     "VideoLaVITError",
+    "VideoTooLongError",
 ]

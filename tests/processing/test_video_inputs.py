@@ -24,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from video_lavit.errors import UnsupportedVideoError, VideoDecodeError, VideoLaVITError
+from video_lavit.errors import UnsupportedVideoError, VideoDecodeError, VideoLaVITError, VideoTooLongError
 from video_lavit.processing.sample_video import make_sample_video, sample_video_frames
 from video_lavit.processing.video_io import VideoClip, VideoClipReader, iter_video_clips
 
@@ -483,7 +483,10 @@ def test_damaged_frame_rate_does_not_stall(tmp_path):
     data[header + 28 : header + 32] = struct.pack("<I", 24 * 86_400)  # dwScale: 24 fps becomes one frame a day
     path = tmp_path / "slow_motion.avi"
     path.write_bytes(bytes(data))
-    assert_rejected(path, VideoDecodeError, "slow_motion.avi", "frame rate or a timestamp", progress=False)
+    # The header's length (48 days) is refused before anything is decoded; without the limit, the gap between the
+    # first two frames is.
+    assert_rejected(path, VideoTooLongError, "slow_motion.avi", "header declares 48 d", "max_duration", progress=False)
+    assert_rejected(path, VideoDecodeError, "slow_motion.avi", "frame rate or a timestamp", max_duration=None)
 
 
 @pytest.mark.parametrize("reencode", [True, False])

@@ -28,11 +28,12 @@ from diffusers import (
     UNet2DConditionModel,
 )
 
-from ..errors import CheckpointConversionError
+from ..errors import CheckpointConversionError, InvalidInputError
+from ..loading import loading_problems
 from ..pipelines.motion_condition_encoder import VideoLaVITMotionConditionEncoder
 from ..pipelines.pipeline_video_lavit import VideoLaVITDetokenizerPipeline
 from ..pipelines.unet_video_lavit import VideoLaVITVideoUNet
-from .common import load_reference_state_dict, rename_keys
+from .common import check_tensors, load_reference_state_dict, rename_keys, write_folder
 from .motion_tokenizer import convert_motion_tokenizer, convert_motion_tokenizer_state_dict
 from .visual_tokenizer import convert_visual_tokenizer
 
@@ -88,19 +89,30 @@ def _motion_encoder(state_dict: dict[str, torch.Tensor], num_attention_heads: in
             mlp_ratio=state_dict["blocks.0.mlp.fc1.weight"].shape[0] / hidden,
             grid_size=round(state_dict["pos_embed"].shape[1] ** 0.5),
         )
-    except (KeyError, ValueError) as error:
-        raise CheckpointConversionError(f"{source}: not a motion condition encoder ({error!r} missing)") from error
-    if config["hidden_size"] % num_attention_heads:
+    except (KeyError, ValueError, IndexError) as error:
         raise CheckpointConversionError(
-            f"{source}: the motion encoder width {config['hidden_size']} is not a multiple of "
-            f"{num_attention_heads} heads"
-        )
-    with torch.device("meta"):
-        model = VideoLaVITMotionConditionEncoder(**config)
+            f"{source}: not a motion condition encoder ({error!r} missing or malformed)"
+        ) from error
+    try:
+        with torch.device("meta"):
+            model = VideoLaVITMotionConditionEncoder(**config)
+    except InvalidInputError as error:
+        raise CheckpointConversionError(f"{source} (motion_encoder.*): {error}") from error
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     renamed = rename_keys(state_dict, MOTION_ENCODER_KEY_RULES, set(expected), f"{source} (motion_encoder.*)")
+    _check_shapes(renamed, expected, f"{source} (motion_encoder.*)")
     model.load_state_dict({key: value.float() for key, value in renamed.items()}, assign=True)
     return model.eval()
+
+
+def _check_shapes(weights: dict[str, torch.Tensor], expected: dict[str, tuple], source: str) -> None:
+    wrong = [key for key, value in weights.items() if tuple(value.shape) != expected[key]]
+    if wrong:
+        shown = ", ".join(f"{key} {tuple(weights[key].shape)} (expected {expected[key]})" for key in wrong[:3])
+        raise CheckpointConversionError(
+            f"{source}: {len(wrong)} weights have the wrong shape for the configuration: {shown}; check that the "
+            "files belong together and the head counts are right."
+        )
 
 
 def _video_unet(unet_dir: Path, state_dict: dict[str, torch.Tensor], source: str) -> VideoLaVITVideoUNet:
@@ -108,8 +120,15 @@ def _video_unet(unet_dir: Path, state_dict: dict[str, torch.Tensor], source: str
         config = json.loads((unet_dir / "config.json").read_text())
     except (OSError, ValueError) as error:
         raise CheckpointConversionError(f"{unet_dir}: cannot read the video UNet config.json ({error})") from error
+    if not isinstance(config, dict):
+        raise CheckpointConversionError(f"{unet_dir / 'config.json'}: not a JSON object")
     config = {key: value for key, value in config.items() if not key.startswith("_")}
-    unet = VideoLaVITVideoUNet.from_config(config)
+    try:
+        unet = VideoLaVITVideoUNet.from_config(config)
+    except (ValueError, TypeError, InvalidInputError) as error:
+        raise CheckpointConversionError(
+            f"{unet_dir / 'config.json'}: not a valid video UNet config ({error})"
+        ) from error
     weights = {}
     for name in ("diffusion_pytorch_model.bin", "diffusion_pytorch_model.safetensors"):
         if (unet_dir / name).exists():
@@ -119,6 +138,7 @@ def _video_unet(unet_dir: Path, state_dict: dict[str, torch.Tensor], source: str
                 from safetensors.torch import load_file
 
                 weights = load_file(unet_dir / name)
+                check_tensors(weights, str(unet_dir / name))
             break
     weights.update(state_dict)  # video_3d_unet.bin over the folder's weights, as the reference loads them
     expected = unet.state_dict()
@@ -129,8 +149,23 @@ def _video_unet(unet_dir: Path, state_dict: dict[str, torch.Tensor], source: str
             f"{source}: the video UNet weights do not match its config "
             f"({len(unknown)} unknown, first: {unknown[:3]}; {len(missing)} missing, first: {missing[:3]})"
         )
+    _check_shapes(weights, {key: tuple(value.shape) for key, value in expected.items()}, source)
     unet.load_state_dict({key: value.float() for key, value in weights.items()})
     return unet.eval()
+
+
+def _load_diffusers_model(model_class, folder: Path, what: str):
+    """A diffusers model from a reference folder, refusing missing, unexpected or mis-shaped weights."""
+    try:
+        model, info = model_class.from_pretrained(folder, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise CheckpointConversionError(f"{folder}: cannot load the {what} ({error})") from error
+    problems = loading_problems(info)
+    if problems:
+        raise CheckpointConversionError(
+            f"{folder}: the {what}'s weights do not match its config: {'; '.join(problems)}"
+        )
+    return model
 
 
 def _scheduler(folder: Path):
@@ -151,6 +186,7 @@ def convert_detokenizer(
     visual_num_attention_heads: int = 16,
     vision_num_attention_heads: int | None = None,
     include_keyframe_model: bool = True,
+    overwrite: bool = False,
 ) -> VideoLaVITDetokenizerPipeline:
     """Build (and with `output_dir`, save) the detokenizer pipeline from a reference release folder.
 
@@ -160,6 +196,8 @@ def convert_detokenizer(
         motion_encoder_heads / motion_tokenizer_heads: attention heads the shapes do not tell (8 / 8).
         visual_num_attention_heads / vision_num_attention_heads: heads of the token decoder / keyframe ViT (16 / 16).
         include_keyframe_model: also convert the keyframe path (`visual_tokenizer/` and `image_detokenizer/`).
+        overwrite: replace an `output_dir` that already holds files (it is written completely or not at all, and
+            never when it is, or holds, the release folder).
     """
     root = Path(checkpoint_dir)
     if not root.is_dir():
@@ -176,12 +214,7 @@ def convert_detokenizer(
         motion_tokenizer = convert_motion_tokenizer(
             root / "motion_tokenizer.bin", num_attention_heads=motion_tokenizer_heads
         )
-    try:
-        vae = AutoencoderKLTemporalDecoder.from_pretrained(root / "video_detokenizer" / "vae")
-    except (OSError, ValueError) as error:
-        raise CheckpointConversionError(
-            f"{root / 'video_detokenizer' / 'vae'}: cannot load the video VAE ({error})"
-        ) from error
+    vae = _load_diffusers_model(AutoencoderKLTemporalDecoder, root / "video_detokenizer" / "vae", "video VAE")
     components = dict(
         unet=unet,
         motion_encoder=motion_encoder,
@@ -194,11 +227,8 @@ def convert_detokenizer(
             root / "visual_tokenizer", None, vision_num_attention_heads, visual_num_attention_heads
         )
         image_dir = root / "image_detokenizer"
-        try:
-            keyframe_unet = UNet2DConditionModel.from_pretrained(image_dir / "unet")
-            keyframe_vae = AutoencoderKL.from_pretrained(image_dir / "vae")
-        except (OSError, ValueError) as error:
-            raise CheckpointConversionError(f"{image_dir}: cannot load the keyframe UNet / VAE ({error})") from error
+        keyframe_unet = _load_diffusers_model(UNet2DConditionModel, image_dir / "unet", "keyframe UNet")
+        keyframe_vae = _load_diffusers_model(AutoencoderKL, image_dir / "vae", "keyframe VAE")
         components.update(
             token_decoder=token_decoder,
             keyframe_unet=keyframe_unet,
@@ -207,7 +237,7 @@ def convert_detokenizer(
         )
     pipeline = VideoLaVITDetokenizerPipeline(**components)
     if output_dir is not None:
-        pipeline.save_pretrained(output_dir, safe_serialization=True)
+        write_folder(output_dir, pipeline.save_pretrained, overwrite=overwrite, sources=[root])
     return pipeline
 
 

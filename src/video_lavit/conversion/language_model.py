@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, GenerationConfig
 
@@ -32,7 +34,7 @@ from ..processing.tokenization_video_lavit import add_video_lavit_tokens
 from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor
 from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
-from .common import load_reference_state_dict, rename_keys
+from .common import check_tensors, load_reference_state_dict, rename_keys, write_folder
 from .motion_tokenizer import KEY_RULES as MOTION_KEY_RULES
 from .motion_tokenizer import config_from_reference_state_dict as motion_config_from_state_dict
 from .visual_tokenizer import (
@@ -74,7 +76,14 @@ def load_sharded_state_dict(checkpoint_dir: Path) -> dict[str, torch.Tensor]:
         raise CheckpointConversionError(f"{checkpoint_dir}: no *.bin or *.safetensors weights in this folder")
     state_dict: dict[str, torch.Tensor] = {}
     for path in files:
-        shard = load_file(path) if path.suffix == ".safetensors" else load_reference_state_dict(path)
+        if path.suffix == ".safetensors":
+            try:
+                shard = load_file(path)
+            except (OSError, SafetensorError) as error:
+                raise CheckpointConversionError(f"{path}: not a readable safetensors file ({error})") from error
+            check_tensors(shard, str(path))
+        else:
+            shard = load_reference_state_dict(path)
         state_dict.update(shard)
     return state_dict
 
@@ -97,7 +106,9 @@ def _embedded(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, tor
 def _visual_source(visual_tokenizer: str | os.PathLike | None, embedded: dict, heads: int, vision_heads: int | None):
     """(config, reference-keyed state dict or None, converted model folder or None) of the keyframe tokenizer."""
     if embedded:
-        config = tokenizer_config_from_reference_state_dict(embedded, vision_heads, num_attention_heads=heads)
+        config = tokenizer_config_from_reference_state_dict(
+            embedded, vision_heads, num_attention_heads=heads, source="model.visual_tokenizer.*"
+        )
         return config, embedded, None
     if visual_tokenizer is None:
         raise CheckpointConversionError(
@@ -108,12 +119,15 @@ def _visual_source(visual_tokenizer: str | os.PathLike | None, embedded: dict, h
     if (path / "config.json").exists():
         return VideoLaVITVisualTokenizerConfig.from_pretrained(path), None, path
     state = _merged_tokenizer_state_dict(path)
-    return tokenizer_config_from_reference_state_dict(state, vision_heads, num_attention_heads=heads), state, None
+    config = tokenizer_config_from_reference_state_dict(
+        state, vision_heads, num_attention_heads=heads, source=str(path)
+    )
+    return config, state, None
 
 
 def _motion_source(motion_tokenizer: str | os.PathLike | None, embedded: dict, heads: int):
     if embedded:
-        return motion_config_from_state_dict(embedded, heads), embedded, None
+        return motion_config_from_state_dict(embedded, heads, "model.motion_tokenizer.*"), embedded, None
     if motion_tokenizer is None:
         raise CheckpointConversionError(
             "this checkpoint does not embed the motion tokenizer: pass motion_tokenizer (the reference's "
@@ -123,7 +137,7 @@ def _motion_source(motion_tokenizer: str | os.PathLike | None, embedded: dict, h
     if path.is_dir():
         return VideoLaVITMotionTokenizerConfig.from_pretrained(path), None, path
     state = load_reference_state_dict(path)
-    return motion_config_from_state_dict(state, heads), state, None
+    return motion_config_from_state_dict(state, heads, str(path)), state, None
 
 
 def understanding_generation_config(config: VideoLaVITConfig) -> GenerationConfig:
@@ -166,6 +180,7 @@ def convert_language_model(
     motion_attention_heads: int = 8,
     vision_attention_heads: int | None = None,
     tokenizer_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
 ) -> tuple[VideoLaVITForCausalLM, VideoLaVITProcessor | None]:
     """Convert `language_model_sft/` or `language_model/` (see the module docstring).
 
@@ -178,6 +193,8 @@ def convert_language_model(
         num_attention_heads / motion_attention_heads: heads of the keyframe merger / motion tokenizer (16 / 8).
         vision_attention_heads: heads of the ViT (default: its width / 88, i.e. 16).
         tokenizer_dir: where the LLaMA tokenizer files are (default: `checkpoint_dir`).
+        overwrite: replace an `output_dir` that already holds files (it is written completely or not at all, and
+            never when it is one of the inputs).
 
     Returns:
         The model (in the checkpoint's dtypes, eval mode) and the processor (None when no tokenizer files are found).
@@ -215,7 +232,7 @@ def convert_language_model(
             keyframe_input=keyframe_input or ("features" if visual_embedded else "codes"),
             architectures=["VideoLaVITForCausalLM"],
         )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, StrictDataclassError) as error:
         raise CheckpointConversionError(
             f"{checkpoint_dir}: not a valid Video-LaVIT configuration ({error})"
         ) from error
@@ -284,9 +301,14 @@ def convert_language_model(
         tokenizer = add_video_lavit_tokens(tokenizer, config.token_layout)
         processor = VideoLaVITProcessor(tokenizer=tokenizer, video_processor=VideoLaVITVideoProcessor())
     if output_dir is not None:
-        model.save_pretrained(output_dir)
-        if processor is not None:
-            processor.save_pretrained(output_dir)
+
+        def write(folder):
+            model.save_pretrained(folder)
+            if processor is not None:
+                processor.save_pretrained(folder)
+
+        sources = [checkpoint_dir, visual_tokenizer, motion_tokenizer, tokenizer_dir]
+        write_folder(output_dir, write, overwrite=overwrite, sources=sources)
     return model, processor
 
 

@@ -15,7 +15,7 @@ import torch
 from ..errors import CheckpointConversionError
 from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
-from .common import load_reference_state_dict, rename_keys
+from .common import build_config, check_tensors, load_reference_state_dict, rename_keys, write_folder
 
 _BLOCK = r"(encoder|decoder)\.blocks\.(\d+)\."
 KEY_RULES: list[tuple[str, str]] = [
@@ -42,18 +42,21 @@ KEY_RULES: list[tuple[str, str]] = [
 
 
 def config_from_reference_state_dict(
-    state_dict: Mapping[str, torch.Tensor], num_attention_heads: int = 8, **overrides
+    state_dict: Mapping[str, torch.Tensor], num_attention_heads: int = 8, source: str = "checkpoint", **overrides
 ) -> VideoLaVITMotionTokenizerConfig:
     """The configuration whose parameter shapes are those of `state_dict`."""
+    check_tensors(state_dict, source)
     try:
         hidden_size = state_dict["encoder.pos_embed"].shape[-1]
         codebook_size, code_dim = state_dict["quantize.embedding.weight"].shape
         intermediate = state_dict["encoder.blocks.0.mlp.fc1.weight"].shape[0]
         blocks = 1 + max(int(key.split(".")[2]) for key in state_dict if key.startswith("encoder.blocks."))
-    except (KeyError, ValueError) as error:
-        raise CheckpointConversionError(f"not a motion tokenizer state dict: {error!r} is missing") from error
+    except (KeyError, ValueError, IndexError) as error:
+        raise CheckpointConversionError(
+            f"{source}: not a motion tokenizer state dict ({error!r} is missing or malformed)"
+        ) from error
     if blocks % 4:
-        raise CheckpointConversionError(f"the encoder has {blocks} blocks, not a multiple of its 4 stages")
+        raise CheckpointConversionError(f"{source}: the encoder has {blocks} blocks, not a multiple of its 4 stages")
     values = dict(
         hidden_size=int(hidden_size),
         num_attention_heads=num_attention_heads,
@@ -63,14 +66,14 @@ def config_from_reference_state_dict(
         code_dim=int(code_dim),
     )
     values.update(overrides)
-    return VideoLaVITMotionTokenizerConfig(**values)
+    return build_config(VideoLaVITMotionTokenizerConfig, source, **values)
 
 
 def convert_motion_tokenizer_state_dict(
     state_dict: Mapping[str, torch.Tensor], num_attention_heads: int = 8, source: str = "checkpoint", **overrides
 ) -> VideoLaVITMotionTokenizer:
     """Build a `VideoLaVITMotionTokenizer` holding the weights of a reference state dict (fp32, eval mode)."""
-    config = config_from_reference_state_dict(state_dict, num_attention_heads, **overrides)
+    config = config_from_reference_state_dict(state_dict, num_attention_heads, source, **overrides)
     with torch.device("meta"):
         model = VideoLaVITMotionTokenizer(config)
     expected = set(model.state_dict())
@@ -89,9 +92,13 @@ def convert_motion_tokenizer(
     checkpoint: str | os.PathLike,
     output_dir: str | os.PathLike | None = None,
     num_attention_heads: int = 8,
+    overwrite: bool = False,
     **overrides,
 ) -> VideoLaVITMotionTokenizer:
     """Read the reference `motion_tokenizer.bin` and, if `output_dir` is given, save the model there (safetensors).
+
+    The folder is written completely or not at all (see `common.write_folder`); a folder that already holds files is
+    replaced only with `overwrite=True`.
 
     Example:
         `convert_motion_tokenizer("Video-LaVIT-v1/motion_tokenizer.bin", "converted/motion_tokenizer")`, then
@@ -102,5 +109,5 @@ def convert_motion_tokenizer(
         state_dict, num_attention_heads, source=os.fspath(checkpoint), **overrides
     )
     if output_dir is not None:
-        model.save_pretrained(output_dir, safe_serialization=True)
+        write_folder(output_dir, model.save_pretrained, overwrite=overwrite, sources=[checkpoint])
     return model

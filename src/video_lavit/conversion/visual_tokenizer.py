@@ -25,7 +25,7 @@ from ..tokenizers.configuration_visual_tokenizer import (
 )
 from ..tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
 from ..tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
-from .common import load_reference_state_dict, rename_keys
+from .common import build_config, check_tensors, load_reference_state_dict, rename_keys, write_folder
 
 VIT_FILE = "eva_vitg_psz14.bin"
 TOKENIZER_FILE = "tokenizer_encoder.bin"
@@ -105,8 +105,10 @@ def tokenizer_config_from_reference_state_dict(
     state_dict: Mapping[str, torch.Tensor],
     vision_num_attention_heads: int | None = None,
     num_attention_heads: int = 16,
+    source: str = "checkpoint",
 ) -> VideoLaVITVisualTokenizerConfig:
     """The tokenizer configuration whose parameter shapes are those of the merged reference state dict."""
+    check_tensors(state_dict, source)
     try:
         hidden = int(state_dict["encoder.cls_token"].shape[-1])
         patch_size = int(state_dict["encoder.patch_embed.proj.weight"].shape[-1])
@@ -126,25 +128,28 @@ def tokenizer_config_from_reference_state_dict(
             code_dim=int(code_dim),
             language_hidden_size=int(state_dict["vit_proj.weight"].shape[0]),
         )
-    except KeyError as error:
-        raise CheckpointConversionError(f"not a visual tokenizer state dict: {error} is missing") from error
+    except (KeyError, IndexError, ValueError) as error:
+        raise CheckpointConversionError(
+            f"{source}: not a visual tokenizer state dict ({error} is missing or malformed)"
+        ) from error
     if vision_num_attention_heads is None:
         if hidden % EVA_HEAD_WIDTH:
             raise CheckpointConversionError(
-                f"the ViT width {hidden} is not a multiple of EVA's head width {EVA_HEAD_WIDTH}; "
+                f"{source}: the ViT width {hidden} is not a multiple of EVA's head width {EVA_HEAD_WIDTH}; "
                 "pass vision_num_attention_heads"
             )
         vision_num_attention_heads = hidden // EVA_HEAD_WIDTH
     values.update(
         vision_num_attention_heads=vision_num_attention_heads, merger_num_attention_heads=num_attention_heads
     )
-    return VideoLaVITVisualTokenizerConfig(**values)
+    return build_config(VideoLaVITVisualTokenizerConfig, source, **values)
 
 
 def decoder_config_from_reference_state_dict(
-    state_dict: Mapping[str, torch.Tensor], num_attention_heads: int = 16
+    state_dict: Mapping[str, torch.Tensor], num_attention_heads: int = 16, source: str = "checkpoint"
 ) -> VideoLaVITVisualTokenDecoderConfig:
     """The decoder configuration whose parameter shapes are those of the reference decoder state dict."""
+    check_tensors(state_dict, source)
     try:
         hidden, code_dim = state_dict["in_proj.weight"].shape
         values = dict(
@@ -162,9 +167,11 @@ def decoder_config_from_reference_state_dict(
             ],
             pooled_embed_dim=int(state_dict["unet_attnpool.c_proj.weight"].shape[0]),
         )
-    except KeyError as error:
-        raise CheckpointConversionError(f"not a visual token decoder state dict: {error} is missing") from error
-    return VideoLaVITVisualTokenDecoderConfig(**values)
+    except (KeyError, IndexError, ValueError) as error:
+        raise CheckpointConversionError(
+            f"{source}: not a visual token decoder state dict ({error} is missing or malformed)"
+        ) from error
+    return build_config(VideoLaVITVisualTokenDecoderConfig, source, **values)
 
 
 def _load_into(model_class, config, state_dict, rules, source):
@@ -201,10 +208,13 @@ def convert_visual_tokenizer(
     output_dir: str | os.PathLike | None = None,
     vision_num_attention_heads: int | None = None,
     num_attention_heads: int = 16,
+    overwrite: bool = False,
 ) -> tuple[VideoLaVITVisualTokenizer, VideoLaVITVisualTokenDecoder]:
     """Read a reference `visual_tokenizer/` folder; if `output_dir` is given, save both models there (safetensors).
 
-    Writes `output_dir/visual_tokenizer` and `output_dir/visual_token_decoder`.
+    Writes `output_dir/visual_tokenizer` and `output_dir/visual_token_decoder`, each completely or not at all (see
+    `common.write_folder`); folders that already hold files are replaced only with `overwrite=True`, and other
+    contents of `output_dir` are left alone.
 
     Example:
         `tokenizer, decoder = convert_visual_tokenizer("Video-LaVIT-v1/visual_tokenizer", "converted")`, then
@@ -217,15 +227,16 @@ def convert_visual_tokenizer(
             f"(with {VIT_FILE}, {TOKENIZER_FILE} and {DECODER_FILE})."
         )
     tokenizer_state = _merged_tokenizer_state_dict(checkpoint_dir)
+    tokenizer_source = f"{checkpoint_dir / VIT_FILE} + {TOKENIZER_FILE}"
     tokenizer_config = tokenizer_config_from_reference_state_dict(
-        tokenizer_state, vision_num_attention_heads, num_attention_heads
+        tokenizer_state, vision_num_attention_heads, num_attention_heads, tokenizer_source
     )
     tokenizer = _load_into(
         VideoLaVITVisualTokenizer,
         tokenizer_config,
         tokenizer_state,
         TOKENIZER_KEY_RULES,
-        f"{checkpoint_dir / VIT_FILE} + {TOKENIZER_FILE}",
+        tokenizer_source,
     )
     decoder_state = load_reference_state_dict(checkpoint_dir / DECODER_FILE)
     if "quantize.embedding.weight" in decoder_state:
@@ -233,12 +244,14 @@ def convert_visual_tokenizer(
     decoder_state["quantize.embedding.weight"] = tokenizer_state["quantize.embedding.weight"]
     decoder = _load_into(
         VideoLaVITVisualTokenDecoder,
-        decoder_config_from_reference_state_dict(decoder_state, num_attention_heads),
+        decoder_config_from_reference_state_dict(
+            decoder_state, num_attention_heads, str(checkpoint_dir / DECODER_FILE)
+        ),
         decoder_state,
         DECODER_KEY_RULES,
         str(checkpoint_dir / DECODER_FILE),
     )
     if output_dir is not None:
-        tokenizer.save_pretrained(Path(output_dir) / "visual_tokenizer", safe_serialization=True)
-        decoder.save_pretrained(Path(output_dir) / "visual_token_decoder", safe_serialization=True)
+        for name, model in (("visual_tokenizer", tokenizer), ("visual_token_decoder", decoder)):
+            write_folder(Path(output_dir) / name, model.save_pretrained, overwrite=overwrite, sources=[checkpoint_dir])
     return tokenizer, decoder

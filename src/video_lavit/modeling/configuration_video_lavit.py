@@ -1,5 +1,5 @@
-"""Configuration of the unified Video-LaVIT model (SPEC section 4): a LLaMA decoder over text, keyframe and motion
-tokens, with the keyframe and motion tokenizers inside."""
+"""Configuration of the unified Video-LaVIT model: a LLaMA decoder over text, keyframe and motion tokens, with the
+keyframe and motion tokenizers inside."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ..config_checks import check_positive_ints
+from ..errors import InvalidInputError
 from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
 from ..tokenizers.token_layout import VideoLaVITTokenLayout
@@ -70,20 +72,35 @@ class VideoLaVITConfig(PreTrainedConfig):
     keyframe_selection: Literal["argmax", "sample"] = "argmax"
     tie_word_embeddings: bool = False
 
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
+        owner = type(self).__name__
+        check_positive_ints(owner, self, ("text_vocab_size",))
+        text = self.text_config
+        check_positive_ints(
+            f"{owner}.text_config", text, ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+        )
+        layout = self.token_layout
+        if text.vocab_size != layout.vocab_size:
+            raise InvalidInputError(
+                f"{owner}.text_config.vocab_size ({text.vocab_size}) must be {layout.vocab_size}: "
+                f"{self.text_vocab_size} text ids + 2 + {layout.num_visual_codes} keyframe codes + 2 + "
+                f"{layout.num_motion_codes} motion codes."
+            )
+        if self.visual_tokenizer_config.language_hidden_size != text.hidden_size:
+            raise InvalidInputError(
+                f"{owner}.visual_tokenizer_config.language_hidden_size "
+                f"({self.visual_tokenizer_config.language_hidden_size}) must equal text_config.hidden_size "
+                f"({text.hidden_size})."
+            )
+
     def validate_architecture(self):
         super().validate_architecture()
-        layout = self.token_layout
-        if self.text_config.vocab_size != layout.vocab_size:
-            raise ValueError(
-                f"text_config.vocab_size ({self.text_config.vocab_size}) must be {layout.vocab_size}: "
-                f"{self.text_vocab_size} text ids + 2 + {layout.num_visual_codes} keyframe codes + 2 + "
-                f"{layout.num_motion_codes} motion codes"
-            )
-        if self.visual_tokenizer_config.language_hidden_size != self.text_config.hidden_size:
-            raise ValueError(
-                f"visual_tokenizer_config.language_hidden_size ({self.visual_tokenizer_config.language_hidden_size})"
-                f" must equal text_config.hidden_size ({self.text_config.hidden_size})"
-            )
+        self.check_values()
 
     @property
     def token_layout(self) -> VideoLaVITTokenLayout:

@@ -34,6 +34,7 @@ from transformers.modeling_utils import slice_logits_to_keep
 from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
+from ..loading import StrictPreTrainedMixin
 from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 from ..tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 from .configuration_video_lavit import VideoLaVITConfig
@@ -71,7 +72,7 @@ class VideoLaVITMultimodalInputs(ModelOutput):
     feature_mask: torch.BoolTensor | None = None
 
 
-class VideoLaVITPreTrainedModel(PreTrainedModel):
+class VideoLaVITPreTrainedModel(StrictPreTrainedMixin, PreTrainedModel):
     config_class = VideoLaVITConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True

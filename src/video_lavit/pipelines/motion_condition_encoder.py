@@ -15,11 +15,13 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from ..config_checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
 from ..errors import InvalidInputError
+from ..loading import StrictModelMixin
 from ..tokenizers.layers import Fp32LayerNorm, SpatioTemporalBlock, run_spatio_temporal_blocks
 
 
-class VideoLaVITMotionConditionEncoder(ModelMixin, ConfigMixin):
+class VideoLaVITMotionConditionEncoder(StrictModelMixin, ModelMixin, ConfigMixin):
     """Motion `[B, 2, T, h, w]` -> condition tokens `[B, T, grid_size**2, out_channels]`.
 
     Args:
@@ -49,6 +51,13 @@ class VideoLaVITMotionConditionEncoder(ModelMixin, ConfigMixin):
         layer_norm_eps: float = 1e-5,
     ):
         super().__init__()
+        owner = type(self).__name__
+        check_positive_ints(
+            owner, self.config, ("in_channels", "out_channels", "hidden_size", "num_attention_heads", "grid_size")
+        )
+        check_positive_numbers(owner, self.config, ("mlp_ratio", "layer_norm_eps"))
+        check_non_negative_numbers(owner, self.config, ("num_layers",))
+        check_heads(owner, "hidden_size", hidden_size, "num_attention_heads", num_attention_heads)
         self.input_proj = nn.Linear(in_channels, hidden_size)
         self.position_embedding = nn.Parameter(torch.zeros(1, grid_size * grid_size, hidden_size))
         self.blocks = nn.ModuleList(

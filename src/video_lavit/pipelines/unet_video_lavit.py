@@ -36,6 +36,7 @@ from diffusers.models.unets.unet_spatio_temporal_condition import (
 )
 
 from ..errors import InvalidInputError
+from ..loading import StrictModelMixin
 
 
 def motion_contexts(motion_tokens: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +112,7 @@ class MotionTransformerSpatioTemporalModel(TransformerSpatioTemporalModel):
         return TransformerTemporalModelOutput(sample=output)
 
 
-class VideoLaVITVideoUNet(UNetSpatioTemporalConditionModel):
+class VideoLaVITVideoUNet(StrictModelMixin, UNetSpatioTemporalConditionModel):
     """The SVD UNet (same config and weights layout) whose cross-attentions read per-frame motion tokens.
 
     Takes diffusers' `UNetSpatioTemporalConditionModel` arguments; the released model uses `in_channels=10`

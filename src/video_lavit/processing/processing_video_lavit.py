@@ -1,4 +1,4 @@
-"""`VideoLaVITProcessor`: prompts, videos and images -> the inputs of the Video-LaVIT language model (SPEC 4).
+"""`VideoLaVITProcessor`: prompts, videos and images -> the inputs of the Video-LaVIT language model.
 
 Wraps the LLaMA tokenizer with the Video-LaVIT tokens (`tokenization_video_lavit`) and `VideoLaVITVideoProcessor`:
 
@@ -16,9 +16,17 @@ Deliberate differences from the reference:
 - Placeholders are real token ids just past the language model's vocabulary (`layout.image_token_id`,
   `layout.video_token_id`) instead of -200 / -201, and the model, not the processor, expands them (the number of
   keyframe tokens is only known inside the model).
-- Chunks are tokenized with `split_special_tokens=True`: text can never produce a marker, code, placeholder or
-  BOS/EOS id, whereas the reference's tokenizer had no strings for them at all. Placeholders come only from the
-  placeholder strings.
+- Chunks are tokenized with `split_special_tokens=True`: text can never produce a marker, code or BOS id, whereas
+  the reference's tokenizer had no strings for them at all. In a prompt, the `<image>` / `<video>` strings are
+  placeholders and `</s>` is EOS (the chat template writes it after every answer, and the reference's tokenizer
+  reads it so).
+- What a user wrote never becomes a special id: `apply_chat_template` wraps every `</s>` and `<s>` in message
+  texts, and every `<image>` / `<video>` in text parts of a message, in transformers' control-token markers
+  (`mark_control_tokens`), and marked text is tokenized as plain text. Only the template's own structure yields
+  EOS and placeholder ids. (A message given as one string may hold `<image>` / `<video>` placeholders, as LLaVA's
+  conversation data does; give media as `{"type": "video"}` parts to keep user text out of it.)
+- Images are read from local files (or given as PIL images / uint8 arrays); URLs and base64 strings are refused,
+  nothing is downloaded.
 - One batch may mix images and videos and may hold several placeholders per prompt; they map to the given images
   and videos in batch order. The reference took either images or videos, one per prompt.
 - Batches are padded on the left by default (pad = unk, attention mask 0), as generation needs; the reference sets
@@ -27,17 +35,18 @@ Deliberate differences from the reference:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from transformers import PreTrainedTokenizerBase
 from transformers.feature_extraction_utils import BatchFeature
-from transformers.image_utils import load_image
 from transformers.processing_utils import ProcessorMixin
+from transformers.utils.chat_template_utils import mark_control_tokens
 
 from ..errors import InvalidInputError
 from ..tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
@@ -89,6 +98,12 @@ DEFAULT_CHAT_TEMPLATE = (
 )
 
 _PLACEHOLDER_PATTERN = re.compile(f"({re.escape(IMAGE_PLACEHOLDER)}|{re.escape(VIDEO_PLACEHOLDER)})")
+# The private-use characters transformers' `mark_control_tokens` wraps user-written control tokens in.
+_MARK_START, _MARK_END = mark_control_tokens("x", re.compile("x")).split("x")
+_MARKED_PATTERN = f"{re.escape(_MARK_START)}(.*?){re.escape(_MARK_END)}|[{re.escape(_MARK_START + _MARK_END)}]"
+# Image files read from paths, by PIL format name; nothing else is decoded (no EPS through Ghostscript, ...).
+IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+_URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//|[^\\/])")
 
 
 @dataclass
@@ -158,14 +173,15 @@ class VideoLaVITProcessor(ProcessorMixin):
                 placeholder id, which the model replaces by the image's / video's tokens.
             videos (*optional*): one video (path, bytes, file object) or a list, one per `<video>` placeholder of the
                 whole batch, in order (a list of per-prompt lists is flattened).
-            images (*optional*): one image (PIL, uint8 `[H, W, 3]` array, or a path / URL / base64 string read
-                with `transformers.image_utils.load_image`) or a list, one per `<image>` placeholder.
+            images (*optional*): one image (PIL, uint8 `[H, W, 3]` array, or the path of a local image file) or a
+                list, one per `<image>` placeholder.
             padding (`bool` or `str`, *optional*, defaults to `True`): padding strategy of `tokenizer.pad`.
             padding_side (`str`, *optional*): `"left"` (the default, for generation) or `"right"`.
             return_tensors (`str`, *optional*, defaults to `"pt"`): `"pt"`, `"np"` or `None` (lists).
             add_special_tokens (`bool`, *optional*, defaults to `True`): put BOS at the start of each prompt.
             **kwargs: options of the video processor (e.g. `max_clips`), also used for images; any other option
-                is an error.
+                is an error. (`sanitize_control_tokens` is accepted for transformers' `apply_chat_template`: text
+                marked by `mark_control_tokens` is always tokenized as plain text.)
 
         Returns:
             `BatchFeature` with `input_ids` and `attention_mask` `[batch, seq_len]` when `text` is given,
@@ -181,6 +197,7 @@ class VideoLaVITProcessor(ProcessorMixin):
             raise InvalidInputError("VideoLaVITProcessor needs at least one of `text`, `videos` or `images`.")
         if kwargs.pop("audio", None) is not None:
             raise InvalidInputError("Video-LaVIT takes no audio.")
+        kwargs.pop("sanitize_control_tokens", None)  # marked text is always plain text
         unknown = set(kwargs) - set(self.video_processor.valid_kwargs.__annotations__)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}")
@@ -225,18 +242,31 @@ class VideoLaVITProcessor(ProcessorMixin):
     def _tokenize_prompt(self, text: str, add_special_tokens: bool) -> list[int]:
         """The reference's `tokenizer_image_token`, for both placeholders, with user text kept as plain text.
 
-        Each chunk between placeholders is tokenized on its own (its own `▁` word prefix) and only the prompt starts
-        with BOS. The tokenizer's EOS string (`</s>`, which the chat template puts after every answer) becomes the
-        EOS id, as the reference's tokenizer reads it; any other special-token text stays plain text.
+        The prompt is split at the placeholder strings and at the tokenizer's EOS string (`</s>`, which the chat
+        template writes after every answer); each chunk between them is tokenized on its own (its own `▁` word
+        prefix) as plain text, and only the prompt starts with BOS. Text wrapped in transformers' control-token
+        markers (what `apply_chat_template` does to user-written control strings) stays inside its chunk as plain
+        text, without the markers.
         """
         separators = [IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER]
         eos_token, eos_token_id = self.tokenizer.eos_token, self.tokenizer.eos_token_id
         if eos_token and eos_token_id is not None:
             separators.append(eos_token)
-        pattern = re.compile("(" + "|".join(re.escape(separator) for separator in separators) + ")")
-        pieces = pattern.split(text)
-        # pieces alternate: chunk, separator, chunk, ..., chunk
-        chunks, found = pieces[0::2], pieces[1::2]
+        separator_pattern = "|".join(re.escape(separator) for separator in separators)
+        pattern = re.compile(f"{_MARKED_PATTERN}|(?P<separator>{separator_pattern})", re.DOTALL)
+        chunks, found, current, position = [], [], [], 0
+        for match in pattern.finditer(text):
+            current.append(text[position : match.start()])
+            position = match.end()
+            if match.group("separator") is not None:
+                chunks.append("".join(current))
+                found.append(match.group("separator"))
+                current = []
+            elif match.group(1) is not None:  # a marked control string: plain text
+                current.append(match.group(1))
+            # else: a lone marker, dropped
+        current.append(text[position:])
+        chunks.append("".join(current))
         chunk_ids = self.tokenizer(chunks, add_special_tokens=False, split_special_tokens=True, padding=False)[
             "input_ids"
         ]
@@ -248,6 +278,51 @@ class VideoLaVITProcessor(ProcessorMixin):
             input_ids.append(separator_ids.get(separator, eos_token_id))
             input_ids.extend(ids)
         return input_ids
+
+    def apply_chat_template(self, conversation, chat_template: str | None = None, **kwargs):
+        """`ProcessorMixin.apply_chat_template`, with what users wrote kept out of the prompt's structure.
+
+        Every `</s>` / `<s>` in the messages' texts, and every `<image>` / `<video>` in text parts of messages
+        (content given as a list of parts), is wrapped in transformers' control-token markers before rendering, and
+        the processor tokenizes marked text as plain text: only the template's own structure gives EOS and
+        placeholder ids, whether the prompt is tokenized here (`tokenize=True`) or the returned string is passed to
+        the processor. (A string returned with `tokenize=False` holds the markers only around such strings, where
+        it matters; `sanitize_control_tokens=False` renders without them.)
+        """
+        if kwargs.pop("sanitize_control_tokens", None) is not False:
+            conversation = self._mark_user_control_strings(conversation)
+        return super().apply_chat_template(conversation, chat_template, **kwargs)
+
+    def _mark_user_control_strings(self, conversation):
+        """A copy of `conversation` (one or a batch) with the control strings of message texts marked."""
+        tokenizer = self.tokenizer
+        specials = [token for token in (tokenizer.eos_token, tokenizer.bos_token) if token]
+        specials_only = re.compile("|".join(re.escape(token) for token in specials) or "(?!)")
+        with_placeholders = re.compile(
+            "|".join(re.escape(token) for token in [*specials, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER])
+        )
+
+        def mark(message):
+            if not isinstance(message, dict):
+                return message
+            content = message.get("content")
+            if isinstance(content, str):
+                return {**message, "content": mark_control_tokens(content, specials_only)}
+            if isinstance(content, list):
+                parts = [
+                    {**part, "text": mark_control_tokens(part["text"], with_placeholders)}
+                    if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+                    else part
+                    for part in content
+                ]
+                return {**message, "content": parts}
+            return message
+
+        if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], (list, tuple)):
+            return [[mark(message) for message in messages] for messages in conversation]
+        if isinstance(conversation, (list, tuple)):
+            return [mark(message) for message in conversation]
+        return conversation
 
     def batch_decode(self, *args, **kwargs) -> list[str]:
         """Forwarded to the tokenizer's `batch_decode`."""
@@ -366,18 +441,60 @@ def _as_list(inputs, name: str) -> list:
     return [inputs]
 
 
+def load_image_file(path: str | os.PathLike) -> Image.Image:
+    """Read a local image file as RGB (EXIF orientation applied), with the package's errors.
+
+    Only the formats of `IMAGE_FORMATS` are decoded; URLs, `data:` URIs and base64 strings are refused (nothing is
+    downloaded), and so are images PIL considers decompression bombs.
+    """
+    name = os.fsdecode(os.fspath(path))
+    if not os.path.exists(name):
+        if _URL_PATTERN.match(name) or len(name) > 4096:
+            raise InvalidInputError(
+                f"{name[:80]}: is a URL or encoded data, and images are read from local files only (nothing is "
+                "downloaded or decoded from text); save the image to a file and pass its path, or pass a PIL image."
+            )
+        raise InvalidInputError(f"{name}: no such image file; check the path.")
+    if not os.path.isfile(name):
+        raise InvalidInputError(f"{name}: is not a regular file; pass an image file.")
+    try:
+        with open(name, "rb") as file:
+            image = Image.open(file, formats=IMAGE_FORMATS)
+            image.load()
+    except Image.DecompressionBombError as error:
+        raise InvalidInputError(f"{name}: the image is too large to decode safely ({error}); downscale it.") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InvalidInputError(
+            f"{name}: not a readable image ({error}); pass a PNG, JPEG, WebP, GIF, BMP or TIFF file."
+        ) from error
+    return ImageOps.exif_transpose(image).convert("RGB")
+
+
 def _as_images(images) -> list:
     if isinstance(images, np.ndarray) and images.ndim == 4:
         images = list(images)
-    image_list = [load_image(image) if isinstance(image, str) else image for image in _as_list(images, "images")]
+    image_list = [
+        load_image_file(image) if isinstance(image, (str, os.PathLike)) else image
+        for image in _as_list(images, "images")
+    ]
     for image in image_list:
-        if not (isinstance(image, Image.Image) or (isinstance(image, np.ndarray) and image.ndim in (2, 3))):
+        if isinstance(image, np.ndarray):
+            if image.ndim not in (2, 3) or image.dtype != np.uint8 or (image.ndim == 3 and image.shape[-1] != 3):
+                raise InvalidInputError(
+                    f"image arrays must be uint8 [H, W, 3] RGB (or [H, W] grey), got {image.dtype} of shape "
+                    f"{tuple(image.shape)}; convert with (array * 255).round().clip(0, 255).astype(np.uint8)."
+                )
+            if 0 in image.shape:
+                raise InvalidInputError(f"an image array of shape {tuple(image.shape)} has no pixels.")
+        elif not isinstance(image, Image.Image):
             raise InvalidInputError(
                 f"images must be PIL images, uint8 [H, W, 3] arrays or paths, got {type(image).__name__}"
                 + (f" of shape {tuple(image.shape)}" if hasattr(image, "shape") else "")
                 + "."
             )
+        elif 0 in image.size:
+            raise InvalidInputError(f"an image of size {image.size} has no pixels.")
     return image_list
 
 
-__all__ = ["VideoLaVITGeneratedSequence", "VideoLaVITProcessor"]
+__all__ = ["IMAGE_FORMATS", "VideoLaVITGeneratedSequence", "VideoLaVITProcessor", "load_image_file"]

@@ -23,9 +23,10 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImage
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..errors import VideoDecodeError
+from ..errors import InvalidInputError, VideoDecodeError
 from .motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD
-from .video_io import VideoClip, VideoClipReader, VideoInput, describe_video_input
+from .video_io import DEFAULT_MAX_DURATION, VideoClip, VideoClipReader, check_reader_options
+from .video_sources import VideoInput, describe_video_input
 
 
 class VideoLaVITVideoProcessorKwargs(VideosKwargs, total=False):
@@ -40,6 +41,7 @@ class VideoLaVITVideoProcessorKwargs(VideosKwargs, total=False):
         motion_std (`list[float]`): dataset std of (x, y) motion in frame-size units.
         motion_scale (`float`): the std is divided by this before normalising.
         progress (`bool` or `None`): progress bar over source frames; `None` for videos over two minutes.
+        max_duration (`float` or `None`): most seconds of video read; longer videos raise `VideoTooLongError`.
     """
 
     max_clips: int | None
@@ -50,6 +52,7 @@ class VideoLaVITVideoProcessorKwargs(VideosKwargs, total=False):
     motion_std: list[float]
     motion_scale: float
     progress: bool | None
+    max_duration: float | None
 
 
 class VideoLaVITVideoProcessor(BaseVideoProcessor):
@@ -70,6 +73,11 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
         motion_std (`list[float]`, *optional*, defaults to `[0.0993703, 0.1130276]`): motion std.
         motion_scale (`float`, *optional*, defaults to 10.0): tokenizer-input scale of the motion.
         progress (`bool`, *optional*): progress bar per video; `None` for videos over two minutes.
+        max_duration (`float`, *optional*, defaults to 10800): most seconds of video read (an endless stream or a
+            longer video raises `VideoTooLongError`); `None` for no limit.
+
+    Settings that cannot give a correct result (a zero std, a negative size, ...) raise `InvalidInputError` when
+    the processor is made or loaded, and when passed per call.
 
     Calling it on one video or a list returns a `BatchFeature` with `keyframe_pixel_values` float32
     `[total_clips, 3, 224, 224]`, `motion_vectors` float32 `[total_clips, 2, 24, 20, 36]` and `num_clips` (clips per
@@ -98,12 +106,55 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
     motion_std = list(MOTION_VECTOR_STD)
     motion_scale = MOTION_INPUT_SCALE
     progress = None
+    max_duration = DEFAULT_MAX_DURATION
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._check_options(self._options({}))
+
+    @classmethod
+    def from_dict(cls, video_processor_dict: dict, **kwargs):
+        """`BaseVideoProcessor.from_dict`, naming the configuration in the error raised for an impossible setting."""
+        try:
+            return super().from_dict(video_processor_dict, **kwargs)
+        except InvalidInputError as error:
+            raise InvalidInputError(
+                f"the video processor configuration has an impossible setting: {error} Fix it in its "
+                "video_preprocessor_config.json (or pass a corrected value to from_pretrained)."
+            ) from error
 
     def _options(self, kwargs: dict) -> dict:
         unknown = set(kwargs) - set(self.valid_kwargs.__annotations__) - {"return_tensors"}
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}")
         return {name: kwargs.get(name, getattr(self, name, None)) for name in self.valid_kwargs.__annotations__}
+
+    @staticmethod
+    def _check_options(options: dict) -> None:
+        grid = options["motion_grid_size"]
+        if not isinstance(grid, dict) or set(grid) != {"height", "width"}:
+            raise InvalidInputError(f"motion_grid_size must be {{'height': H, 'width': W}}, got {grid!r}.")
+        size = options["size"]
+        height, width = (size.get("height"), size.get("width")) if hasattr(size, "get") else (None, None)
+        for value, what in ((height, "keyframe height"), (width, "keyframe width")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"the {what} (size) must be a positive integer, got {value!r}.")
+        mean, std = list(options["image_mean"]), list(options["image_std"])
+        if len(mean) != 3 or len(std) != 3:
+            raise InvalidInputError(f"image_mean and image_std need 3 values (RGB), got {mean} and {std}.")
+        if not all(np.isfinite(value) for value in mean) or not all(np.isfinite(value) and value > 0 for value in std):
+            raise InvalidInputError(f"image_mean must be finite and image_std positive, got {mean} and {std}.")
+        check_reader_options(
+            fps=options["fps"],
+            num_frames=options["num_frames"],
+            max_clips=options["max_clips"],
+            grid_size=(grid["height"], grid["width"]),
+            bit_rate=options["bit_rate"],
+            encoder_threads=options["encoder_threads"],
+            motion_std=options["motion_std"],
+            motion_scale=options["motion_scale"],
+            max_duration=options["max_duration"],
+        )
 
     def clip_reader(self, video: VideoInput, **kwargs) -> VideoClipReader:
         """A `VideoClipReader` over `video` with this processor's settings (overridable by `kwargs`)."""
@@ -121,6 +172,7 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
             motion_std=tuple(options["motion_std"]),
             motion_scale=options["motion_scale"],
             progress=options["progress"],
+            max_duration=options["max_duration"],
         )
 
     def iter_clips(self, video: VideoInput, **kwargs) -> Iterator[tuple[VideoClip, torch.Tensor]]:
@@ -132,6 +184,8 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
     def preprocess_keyframe(self, keyframe: np.ndarray | Image.Image, **kwargs) -> torch.Tensor:
         """RGB keyframe (uint8 `[H, W, 3]` or PIL) -> float32 `[3, height, width]`, resized and normalised."""
         options = self._options(kwargs)
+        if kwargs:
+            self._check_options(options)
         image = keyframe if isinstance(keyframe, Image.Image) else Image.fromarray(keyframe)
         image = image.convert("RGB")
         if options["do_resize"]:

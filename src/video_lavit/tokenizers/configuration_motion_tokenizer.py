@@ -1,9 +1,12 @@
-"""Configuration of the Video-LaVIT motion tokenizer (SPEC section 2); the defaults are the released model's."""
+"""Configuration of the Video-LaVIT motion tokenizer; the defaults are the released model's."""
 
 from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
+
+from ..config_checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
+from ..errors import InvalidInputError
 
 
 @strict
@@ -68,18 +71,35 @@ class VideoLaVITMotionTokenizerConfig(PreTrainedConfig):
     dead_code_threshold: float = 0.0
     initializer_range: float = 0.02
 
-    def validate_architecture(self):
-        super().validate_architecture()
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be a multiple of "
-                f"num_attention_heads ({self.num_attention_heads})"
-            )
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
+        owner = type(self).__name__
+        check_positive_ints(
+            owner,
+            self,
+            ("in_channels", "hidden_size", "num_attention_heads", "blocks_per_stage", "codebook_size", "code_dim"),
+        )
+        check_positive_numbers(owner, self, ("mlp_ratio", "layer_norm_eps", "motion_scale"))
+        check_non_negative_numbers(
+            owner, self, ("commitment_weight", "ema_decay", "dead_code_threshold", "initializer_range")
+        )
+        check_heads(owner, "hidden_size", self.hidden_size, "num_attention_heads", self.num_attention_heads)
         if (self.num_frames, self.grid_height, self.grid_width) != (24, 20, 36):
             # The four down-sampling convolutions map exactly 24 x 20 x 36 to 3 x 5 x 9.
-            raise ValueError(
-                "the motion tokenizer reads 24 x 20 x 36 motion grids (num_frames, grid_height, grid_width)"
+            raise InvalidInputError(
+                f"{owner}: the motion tokenizer reads 24 x 20 x 36 motion grids (num_frames, grid_height, "
+                f"grid_width), got {self.num_frames} x {self.grid_height} x {self.grid_width}."
             )
+        if self.ema_decay >= 1:
+            raise InvalidInputError(f"{owner}.ema_decay must be below 1, got {self.ema_decay!r}.")
+
+    def validate_architecture(self):
+        super().validate_architecture()
+        self.check_values()
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:

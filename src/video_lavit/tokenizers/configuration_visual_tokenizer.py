@@ -1,4 +1,4 @@
-"""Configurations of the Video-LaVIT keyframe tokenizer and its token decoder (SPEC section 3).
+"""Configurations of the Video-LaVIT keyframe tokenizer and its token decoder.
 
 The defaults are the released models': the EVA-CLIP ViT-g/14 feature extractor, the 12-block token merger and the
 16384 x 32 codebook of `visual_tokenizer/tokenizer_encoder.bin`, and the 12-block highres token decoder of
@@ -10,10 +10,8 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-
-def _check_heads(name: str, hidden_size: int, num_heads: int) -> None:
-    if hidden_size % num_heads:
-        raise ValueError(f"{name}: hidden size {hidden_size} must be a multiple of the {num_heads} attention heads")
+from ..config_checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
+from ..errors import InvalidInputError
 
 
 @strict
@@ -82,14 +80,61 @@ class VideoLaVITVisualTokenizerConfig(PreTrainedConfig):
     commitment_weight: float = 0.25
     initializer_range: float = 0.02
 
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
+        owner = type(self).__name__
+        check_positive_ints(
+            owner,
+            self,
+            (
+                "image_size",
+                "patch_size",
+                "num_channels",
+                "vision_hidden_size",
+                "vision_num_hidden_layers",
+                "vision_num_attention_heads",
+                "vision_intermediate_size",
+                "vision_projection_dim",
+                "merger_num_hidden_layers",
+                "merger_num_attention_heads",
+                "merger_intermediate_size",
+                "codebook_size",
+                "code_dim",
+                "language_hidden_size",
+            ),
+        )
+        check_positive_numbers(owner, self, ("vision_layer_norm_eps", "merger_layer_norm_eps"))
+        check_non_negative_numbers(owner, self, ("commitment_weight", "initializer_range"))
+        check_heads(
+            owner,
+            "vision_hidden_size",
+            self.vision_hidden_size,
+            "vision_num_attention_heads",
+            self.vision_num_attention_heads,
+        )
+        check_heads(
+            owner,
+            "vision_hidden_size",
+            self.vision_hidden_size,
+            "merger_num_attention_heads",
+            self.merger_num_attention_heads,
+        )
+        if self.image_size % self.patch_size:
+            raise InvalidInputError(
+                f"{owner}.image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})."
+            )
+        if self.vision_hidden_size % 2:
+            raise InvalidInputError(
+                f"{owner}.vision_hidden_size must be even: the token predictor splits it in local and global halves."
+            )
+
     def validate_architecture(self):
         super().validate_architecture()
-        _check_heads("vision", self.vision_hidden_size, self.vision_num_attention_heads)
-        _check_heads("merger", self.vision_hidden_size, self.merger_num_attention_heads)
-        if self.image_size % self.patch_size:
-            raise ValueError(f"image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})")
-        if self.vision_hidden_size % 2:
-            raise ValueError("vision_hidden_size must be even: the token predictor splits it in local and global")
+        self.check_values()
 
     @property
     def num_patches(self) -> int:
@@ -144,13 +189,44 @@ class VideoLaVITVisualTokenDecoderConfig(PreTrainedConfig):
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
-        self.prompt_embed_dims = [int(dim) for dim in self.prompt_embed_dims]
+        if isinstance(self.prompt_embed_dims, (list, tuple)) and all(
+            isinstance(dim, int) and not isinstance(dim, bool) for dim in self.prompt_embed_dims
+        ):
+            self.prompt_embed_dims = [int(dim) for dim in self.prompt_embed_dims]
         super().__post_init__(**kwargs)
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
+        owner = type(self).__name__
+        check_positive_ints(
+            owner,
+            self,
+            (
+                "codebook_size",
+                "code_dim",
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "num_queries",
+                "output_hidden_size",
+                "pooled_embed_dim",
+            ),
+        )
+        check_positive_numbers(owner, self, ("layer_norm_eps",))
+        check_non_negative_numbers(owner, self, ("initializer_range",))
+        dims = self.prompt_embed_dims
+        if not dims or not all(isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 for dim in dims):
+            raise InvalidInputError(f"{owner}.prompt_embed_dims must be positive integers, got {dims!r}.")
+        check_heads(owner, "hidden_size", self.hidden_size, "num_attention_heads", self.num_attention_heads)
+        check_heads(
+            owner, "output_hidden_size", self.output_hidden_size, "num_attention_heads", self.num_attention_heads
+        )
 
     def validate_architecture(self):
         super().validate_architecture()
-        _check_heads("decoder", self.hidden_size, self.num_attention_heads)
-        _check_heads("decoder pooling", self.output_hidden_size, self.num_attention_heads)
+        self.check_values()
 
     @property
     def prompt_embed_dim(self) -> int:

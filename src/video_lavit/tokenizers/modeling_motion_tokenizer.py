@@ -31,6 +31,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from ..loading import StrictPreTrainedMixin
 from .configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from .layers import (
     Fp32LayerNorm,
@@ -277,7 +278,7 @@ class MotionTokenizerOutput(ModelOutput):
     reconstruction: torch.Tensor | None = None
 
 
-class VideoLaVITMotionTokenizerPreTrainedModel(PreTrainedModel):
+class VideoLaVITMotionTokenizerPreTrainedModel(StrictPreTrainedMixin, PreTrainedModel):
     config_class = VideoLaVITMotionTokenizerConfig
     base_model_prefix = "motion_tokenizer"
     main_input_name = "motion_vectors"

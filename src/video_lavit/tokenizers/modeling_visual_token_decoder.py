@@ -29,6 +29,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
+from ..loading import StrictPreTrainedMixin
 from .configuration_visual_tokenizer import VideoLaVITVisualTokenDecoderConfig
 from .layers import Fp32LayerNorm, FusionBlock, TanhProjection, init_tokenizer_weights
 from .vector_quantizer import VectorQuantizer
@@ -77,7 +78,7 @@ class VisualTokenDecoderOutput(ModelOutput):
     reconstruction: torch.Tensor | None = None
 
 
-class VideoLaVITVisualTokenDecoderPreTrainedModel(PreTrainedModel):
+class VideoLaVITVisualTokenDecoderPreTrainedModel(StrictPreTrainedMixin, PreTrainedModel):
     config_class = VideoLaVITVisualTokenDecoderConfig
     base_model_prefix = "visual_token_decoder"
     main_input_name = "indices"

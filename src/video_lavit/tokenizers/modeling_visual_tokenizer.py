@@ -39,6 +39,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
+from ..loading import StrictPreTrainedMixin
 from .configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
 from .layers import Fp32LayerNorm, FusionBlock, Mlp, QVBiasSelfAttention, TanhProjection, init_tokenizer_weights
 from .vector_quantizer import VectorQuantizer
@@ -216,7 +217,7 @@ class VisualTokenizerOutput(ModelOutput):
         return [row[:count] for row, count in zip(values, self.num_tokens.tolist())]
 
 
-class VideoLaVITVisualTokenizerPreTrainedModel(PreTrainedModel):
+class VideoLaVITVisualTokenizerPreTrainedModel(StrictPreTrainedMixin, PreTrainedModel):
     config_class = VideoLaVITVisualTokenizerConfig
     base_model_prefix = "visual_tokenizer"
     main_input_name = "pixel_values"

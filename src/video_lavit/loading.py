@@ -1,0 +1,202 @@
+"""Strict loading of the package's saved models: every weight from the folder, nothing else, within memory.
+
+transformers' and diffusers' `from_pretrained` log missing weights and initialise them afresh, which suits a new
+head on a pretrained body but not our models: every weight of a motion tokenizer, a keyframe tokenizer, a token
+decoder, the language model or the detokenizer's UNet comes from a converted checkpoint (a codebook initialised at
+random gives wrong tokens without any error). So our classes refuse a folder whose weights are missing, unexpected
+or of the wrong shape, naming them (`CheckpointLoadError`). Before anything is allocated, the model the folder's
+configuration describes is measured on the meta device and compared with the free memory, so a damaged
+configuration asking for tens of GB fails with a message, not an allocator error. A local folder that does not exist
+is an error at once, never a Hub download attempt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from .errors import CheckpointLoadError
+
+
+def looks_like_local_path(path: str) -> bool:
+    """Whether `path` names a local folder rather than a Hub repository id (`owner/name`)."""
+    if os.path.isabs(path) or path.startswith((".", "~")) or os.sep != "/" and os.sep in path:
+        return True
+    parts = path.split("/")
+    # `owner/name` is a Hub id unless `owner` is a local folder (e.g. `converted/generation`).
+    return len(parts) != 2 or not all(parts) or os.path.isdir(parts[0])
+
+
+def check_local_folder(path: str | os.PathLike, what: str) -> None:
+    """Raise `CheckpointLoadError` at once if `path` names a local folder that does not exist (or is a file)."""
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        return
+    if os.path.exists(name):
+        raise CheckpointLoadError(f"{name}: is a file, not a folder; pass the folder the {what} was saved to.")
+    if looks_like_local_path(name):
+        raise CheckpointLoadError(
+            f"{name}: no such folder. Pass the folder the {what} was saved to (save_pretrained, or a `video-lavit "
+            "convert` command); nothing is downloaded for a local path."
+        )
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can still give this process (Linux `MemAvailable`), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _requested_dtype(kwargs: dict, config, default: str | torch.dtype) -> torch.dtype:
+    """The dtype `from_pretrained` will load in: the one asked for, or for "auto" the configuration's."""
+    dtype = kwargs.get("dtype", kwargs.get("torch_dtype")) or default
+    if dtype == "auto":
+        dtype = getattr(config, "dtype", None) or torch.float32
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, torch.float32)
+    return dtype if isinstance(dtype, torch.dtype) else torch.float32
+
+
+def check_memory(build_on_meta, dtype: torch.dtype, name: str, what: str) -> None:
+    """Raise `CheckpointLoadError` if the model `build_on_meta()` builds needs more memory than is free."""
+    free = available_memory_bytes()
+    if free is None:
+        return
+    with torch.device("meta"):
+        model = build_on_meta()
+    count = sum(tensor.numel() for tensor in (*model.parameters(), *model.buffers()))
+    size = count * torch.empty((), dtype=dtype).element_size()
+    if size > free:
+        raise CheckpointLoadError(
+            f"{name}: the {what} this configuration describes has {count:,} parameters ({size / 1e9:.1f} GB in "
+            f"{str(dtype).removeprefix('torch.')}), more than the {free / 1e9:.1f} GB of memory free. Check the "
+            "sizes in its config.json; to load a large model anyway, pass dtype=torch.bfloat16, or device_map='auto' "
+            "to place it on GPUs and offload the rest."
+        )
+
+
+def loading_problems(info: dict) -> list[str]:
+    """Readable missing / unexpected / mismatched keys of a `from_pretrained(output_loading_info=True)` report."""
+    problems = []
+    for label, keys in (("missing", info.get("missing_keys")), ("unexpected", info.get("unexpected_keys"))):
+        keys = sorted(keys or [])
+        if keys:
+            problems.append(f"{len(keys)} {label} weights ({', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''})")
+    mismatched = sorted(info.get("mismatched_keys") or [], key=str)
+    if mismatched:
+        shown = ", ".join(
+            f"{key[0]}: {tuple(key[1])} in the file, {tuple(key[2])} in the model" if isinstance(key, tuple) else key
+            for key in mismatched[:3]
+        )
+        problems.append(f"{len(mismatched)} weights of the wrong shape ({shown})")
+    return problems
+
+
+def _raise_for_problems(name: str, what: str, problems: list[str]) -> None:
+    if problems:
+        raise CheckpointLoadError(
+            f"{name}: the saved {what} does not match its configuration: {'; '.join(problems)}. These weights cannot "
+            "be initialised meaningfully (codebooks, converted layers), so the folder is refused; convert or save "
+            "it again (an interrupted copy or an edited file looks like this)."
+        )
+
+
+class StrictPreTrainedMixin:
+    """Put before `transformers.PreTrainedModel` in the bases: strict `from_pretrained` (see the module docstring)."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        name = os.fspath(pretrained_model_name_or_path)
+        what = cls.__name__
+        check_local_folder(name, what)
+        if os.path.isdir(name) and kwargs.get("device_map") is None and not kwargs.get("quantization_config"):
+            config = kwargs.get("config")
+            if not isinstance(config, cls.config_class):
+                config = cls.config_class.from_pretrained(name)
+            check_memory(lambda: cls(config), _requested_dtype(kwargs, config, "auto"), name, what)
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(name, *args, output_loading_info=True, **kwargs)
+        except RuntimeError as error:
+            if "mismatch" not in str(error) and "loading state_dict" not in str(error):
+                raise
+            raise CheckpointLoadError(
+                f"{name}: the saved {what}'s weights do not fit its configuration ({error})"
+            ) from error
+        _raise_for_problems(name, what, loading_problems(info))
+        return (model, info) if want_info else model
+
+
+class StrictModelMixin:
+    """Put before `diffusers.ModelMixin` in the bases: strict `from_pretrained` (see the module docstring)."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        name = os.fspath(pretrained_model_name_or_path)
+        subfolder = kwargs.get("subfolder")
+        folder = os.path.join(name, subfolder) if subfolder else name
+        what = cls.__name__
+        check_local_folder(folder, what)
+        if os.path.isdir(folder) and kwargs.get("device_map") is None:
+            config = cls.load_config(folder)
+            check_memory(lambda: cls.from_config(config), _requested_dtype(kwargs, None, torch.float32), folder, what)
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(name, *args, output_loading_info=True, **kwargs)
+        except (RuntimeError, ValueError) as error:
+            if "size" not in str(error) and "shape" not in str(error):
+                raise
+            raise CheckpointLoadError(
+                f"{folder}: the saved {what}'s weights do not fit its configuration ({error})"
+            ) from error
+        _raise_for_problems(folder, what, loading_problems(info))
+        return (model, info) if want_info else model
+
+
+def saved_weight_names(folder: str | os.PathLike) -> set[str] | None:
+    """Names of the tensors in a folder's `*.safetensors` files (headers only), or None if it has none."""
+    folder = Path(folder)
+    names: set[str] = set()
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    for path in files:
+        with safe_open(path, framework="pt") as file:
+            names.update(file.keys())
+    return names
+
+
+def check_saved_weights(model: torch.nn.Module, folder: str | os.PathLike, what: str) -> None:
+    """Raise `CheckpointLoadError` if `folder`'s safetensors files do not hold exactly `model`'s state-dict keys.
+
+    For components loaded by classes that are not ours (diffusers' VAEs and UNets inside our pipeline).
+    """
+    names = saved_weight_names(folder)
+    if names is None:
+        return
+    expected = set(model.state_dict())
+    _raise_for_problems(
+        os.fspath(folder),
+        what,
+        loading_problems({"missing_keys": expected - names, "unexpected_keys": names - expected}),
+    )
+
+
+__all__ = [
+    "StrictModelMixin",
+    "StrictPreTrainedMixin",
+    "available_memory_bytes",
+    "check_local_folder",
+    "check_memory",
+    "check_saved_weights",
+    "looks_like_local_path",
+]
