@@ -70,7 +70,7 @@ def test_tokenize_with_motion_tokenizer(tmp_path, sample_video):
         main([*arguments, "--motion-batch-size", "0"])
     assert refused.value.code == 2
     from video_lavit import InvalidInputError
-    from video_lavit.cli import tokenize_motion
+    from video_lavit.processing.clip_export import tokenize_motion
 
     with pytest.raises(InvalidInputError, match="at least 1"):
         tokenize_motion(None, torch.zeros(1, 2, 24, 20, 36), batch_size=0)

@@ -1,27 +1,31 @@
 """The `video-lavit` command line.
 
 `video-lavit tokenize [VIDEO ...]` cuts videos into clips and writes, per video, a `.safetensors` file with the
-keyframes, motion grids and clip metadata, and a PNG contact sheet; with no video it runs on a built-in procedural
-sample so a fresh install shows something real.
+keyframes, motion grids and clip metadata, and a PNG contact sheet (`processing.clip_export`); with no video it runs
+on a built-in procedural sample so a fresh install shows something real. A video that cannot be read is reported on
+one `error:` line and the others go on; the exit status is 1 if any failed. Videos already written are skipped
+unless `--overwrite`, so an interrupted run picks up where it stopped.
+
+`video-lavit convert ...` turns the reference checkpoints into safetensors folders, written completely or not at
+all; `video-lavit generate` renders text-to-video or image-to-video.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 
 import torch
-from huggingface_hub.utils import disable_progress_bars, tqdm
-from safetensors.torch import save_file
+from huggingface_hub.utils import disable_progress_bars
 
-from .errors import InvalidInputError, VideoLaVITError
+from .errors import OutputError, VideoLaVITError
+from .processing.clip_export import check_output_folder, tokenize_video
 from .processing.sample_video import make_sample_video
+from .processing.video_io import DEFAULT_MAX_DURATION, MAX_ENCODER_THREADS
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
-from .processing.visualization import clip_motion_summary, make_contact_sheet, motion_to_hsv_image
 
 SAMPLE_VIDEO_NAME = "video_lavit_sample.mp4"
 
@@ -36,125 +40,43 @@ def _output_stem(video: str, used: set[str]) -> str:
     return candidate
 
 
-def tokenize_motion(
-    motion_tokenizer, motion_vectors: torch.Tensor, batch_size: int = 4, progress: bool | None = None, name: str = ""
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Motion token ids `[clips, 135]` and the motion decoded from them `[clips, 2, 24, 20, 36]` (fp32, on the CPU),
-    `batch_size` clips at a time (the tokenizer's memory is that of one batch however long the video), with a
-    progress bar (`progress`: None shows it from two batches on, False never)."""
-    if batch_size < 1:
-        raise InvalidInputError(f"the motion batch size must be at least 1, got {batch_size}")
-    batches = motion_vectors.split(batch_size)
-    show = len(batches) > 1 if progress is None else progress
-    token_ids, decoded = [], []
-    for batch in tqdm(
-        batches, desc=f"motion tokens {os.path.basename(name)[:30]}", unit="batch", disable=not show, leave=False
-    ):
-        with torch.no_grad():
-            indices = motion_tokenizer.encode(batch.to(motion_tokenizer.device, motion_tokenizer.dtype)).indices
-            decoded.append(motion_tokenizer.decode(indices).float().cpu())
-        token_ids.append(indices.cpu())
-    return torch.cat(token_ids), torch.cat(decoded)
-
-
-def tokenize_video(
-    processor: VideoLaVITVideoProcessor,
-    video: str,
-    output_dir: str,
-    stem: str,
-    motion_tokenizer=None,
-    motion_batch_size: int = 4,
-    **options,
-) -> dict:
-    """Process one video; write `<stem>.safetensors` and `<stem>.png` into `output_dir`; return a summary row.
-
-    With a `motion_tokenizer`, the 135 motion token ids per clip are added (`motion_token_ids`), and the contact
-    sheet shows the motion decoded from them beside the original; clips go through it `motion_batch_size` at a
-    time.
-    """
-    started = time.perf_counter()
-    keyframes, pixel_values, motions, starts, times, valid = [], [], [], [], [], []
-    with processor.clip_reader(video, **options) as reader:
-        info = reader.info
-        for clip in reader:
-            keyframes.append(clip.keyframe)
-            pixel_values.append(processor.preprocess_keyframe(clip.keyframe, **options))
-            motions.append(clip.motion_vectors)
-            starts.append(clip.start_frame)
-            times.append(clip.start_time)
-            valid.append(clip.num_valid_frames)
-    if not motions:
-        raise VideoLaVITError(f"{video}: no clip could be cut from the video.")
-    tensors = {
-        "keyframe_pixel_values": torch.stack(pixel_values),
-        "motion_vectors": torch.stack(motions),
-        "clip_start_frames": torch.tensor(starts, dtype=torch.long),
-        "clip_start_times": torch.tensor(times, dtype=torch.float64),
-        "clip_num_valid_frames": torch.tensor(valid, dtype=torch.long),
-    }
-    metadata = {
-        "source": video,
-        "source_codec": info.source_codec,
-        "width": str(info.width),
-        "height": str(info.height),
-        "frame_rate": str(info.frame_rate),
-        "num_frames": str(info.num_frames),
-        "intra_frames": json.dumps(info.intra_frames),
-        "processor_config": processor.to_json_string(),
-    }
-    extra_tiles = None
-    if motion_tokenizer is not None:
-        token_ids, decoded = tokenize_motion(
-            motion_tokenizer, tensors["motion_vectors"], motion_batch_size, options.get("progress"), video
-        )
-        tensors["motion_token_ids"] = token_ids
-        extra_tiles = []
-        for clip_motion, clip_decoded in zip(motions, decoded):
-            scale = float(clip_motion_summary(clip_motion).__abs__().max()) or None
-            extra_tiles.append([motion_to_hsv_image(clip_motion_summary(clip_decoded), max_magnitude=scale)])
-    tensor_path = os.path.join(output_dir, f"{stem}.safetensors")
-    save_file(tensors, tensor_path, metadata=metadata)
-    sheet_path = os.path.join(output_dir, f"{stem}.png")
-    make_contact_sheet(keyframes, motions, extra_rows=extra_tiles).save(sheet_path)
-    return {
-        "video": video,
-        "clips": len(motions),
-        "seconds": info.duration,
-        "time": time.perf_counter() - started,
-        "tensors": tensor_path,
-        "sheet": sheet_path,
-    }
-
-
 def _print_table(rows: list[dict]) -> None:
     name_width = max([5] + [len(os.path.basename(row["video"])) for row in rows])
     print(f"{'video':<{name_width}}  {'clips':>5}  {'video s':>8}  {'took s':>7}  output")
     for row in rows:
+        name = os.path.basename(row["video"])
+        if row["skipped"]:
+            print(f"{name:<{name_width}}  {'-':>5}  {'-':>8}  {'-':>7}  {row['tensors']} (already there; --overwrite)")
+            continue
         print(
-            f"{os.path.basename(row['video']):<{name_width}}  {row['clips']:>5}  {row['seconds']:>8.1f}  "
-            f"{row['time']:>7.2f}  {row['tensors']}, {row['sheet']}"
+            f"{name:<{name_width}}  {row['clips']:>5}  {row['seconds']:>8.1f}  {row['time']:>7.2f}  "
+            f"{row['tensors']}, {row['sheet']}"
         )
 
 
 def run_tokenize(args: argparse.Namespace) -> int:
     if args.quiet:
         disable_progress_bars()
-    os.makedirs(args.output_dir, exist_ok=True)
-    videos = list(args.videos)
-    if not videos:
-        sample = os.path.join(args.output_dir, SAMPLE_VIDEO_NAME)
-        make_sample_video(sample, seconds=20.0)
-        if not args.quiet:
-            print(f"no video given: using the built-in sample {sample} (20 s, 320x192, moving texture)")
-        videos = [sample]
-    processor = (
-        VideoLaVITVideoProcessor.from_pretrained(args.processor) if args.processor else VideoLaVITVideoProcessor()
-    )
-    motion_tokenizer = None
-    if args.motion_tokenizer:
-        from .tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+    try:
+        check_output_folder(args.output_dir)
+        videos = list(args.videos)
+        if not videos:
+            sample = os.path.join(args.output_dir, SAMPLE_VIDEO_NAME)
+            make_sample_video(sample, seconds=20.0)
+            if not args.quiet:
+                print(f"no video given: using the built-in sample {sample} (20 s, 320x192, moving texture)")
+            videos = [sample]
+        processor = (
+            VideoLaVITVideoProcessor.from_pretrained(args.processor) if args.processor else VideoLaVITVideoProcessor()
+        )
+        motion_tokenizer = None
+        if args.motion_tokenizer:
+            from .tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 
-        motion_tokenizer = VideoLaVITMotionTokenizer.from_pretrained(args.motion_tokenizer).eval()
+            motion_tokenizer = VideoLaVITMotionTokenizer.from_pretrained(args.motion_tokenizer).eval()
+    except (VideoLaVITError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     options = {"progress": False if args.quiet else None}
     if args.max_clips is not None:
         options["max_clips"] = None if args.max_clips == 0 else args.max_clips
@@ -162,6 +84,8 @@ def run_tokenize(args: argparse.Namespace) -> int:
         options["reencode"] = False
     if args.encoder_threads is not None:
         options["encoder_threads"] = args.encoder_threads
+    if args.max_duration is not None:
+        options["max_duration"] = None if args.max_duration == 0 else args.max_duration
 
     rows, failures, used = [], 0, set()
     for video in videos:
@@ -175,14 +99,25 @@ def run_tokenize(args: argparse.Namespace) -> int:
                     stem,
                     motion_tokenizer,
                     motion_batch_size=args.motion_batch_size,
+                    overwrite=args.overwrite,
                     **options,
                 )
             )
         except VideoLaVITError as error:
             failures += 1
             print(f"error: {error}", file=sys.stderr)
-    if rows and not args.quiet:
-        _print_table(rows)
+        except OSError as error:  # a write the package's own checks did not anticipate
+            failures += 1
+            print(f"error: {video}: {OutputError(str(error))}", file=sys.stderr)
+    if not args.quiet:
+        if rows:
+            _print_table(rows)
+        skipped = sum(row["skipped"] for row in rows)
+        print(
+            f"{len(rows) - skipped} of {len(videos)} videos written to {args.output_dir}"
+            + (f", {skipped} already there" if skipped else "")
+            + (f", {failures} failed (see the errors above)" if failures else "")
+        )
     return 1 if failures else 0
 
 
@@ -190,7 +125,9 @@ def run_convert_motion_tokenizer(args: argparse.Namespace) -> int:
     from .conversion.motion_tokenizer import convert_motion_tokenizer
 
     try:
-        model = convert_motion_tokenizer(args.checkpoint, args.output, num_attention_heads=args.num_attention_heads)
+        model = convert_motion_tokenizer(
+            args.checkpoint, args.output, num_attention_heads=args.num_attention_heads, overwrite=args.overwrite
+        )
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -207,6 +144,7 @@ def run_convert_visual_tokenizer(args: argparse.Namespace) -> int:
             args.output,
             vision_num_attention_heads=args.vision_attention_heads,
             num_attention_heads=args.num_attention_heads,
+            overwrite=args.overwrite,
         )
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -230,6 +168,7 @@ def run_convert_language_model(args: argparse.Namespace) -> int:
             motion_attention_heads=args.motion_attention_heads,
             vision_attention_heads=args.vision_attention_heads,
             tokenizer_dir=args.tokenizer_dir,
+            overwrite=args.overwrite,
         )
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -253,6 +192,7 @@ def run_convert_detokenizer(args: argparse.Namespace) -> int:
             visual_num_attention_heads=args.num_attention_heads,
             vision_num_attention_heads=args.vision_attention_heads,
             include_keyframe_model=not args.no_keyframe_model,
+            overwrite=args.overwrite,
         )
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -299,11 +239,32 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+def _int_at_least(minimum: int, maximum: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or a positive number of seconds, got {text}")
     return value
+
+
+_positive_int = _int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,9 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output-dir", default="video_lavit_output", help="where to write (default: %(default)s)"
     )
     tokenize.add_argument("--processor", help="a folder saved by VideoLaVITVideoProcessor.save_pretrained")
-    tokenize.add_argument("--max-clips", type=int, help="most clips per video (default 16; 0 for no limit)")
+    tokenize.add_argument(
+        "--max-clips", type=_int_at_least(0), help="most clips per video (default 16; 0 for no limit)"
+    )
     tokenize.add_argument("--no-reencode", action="store_true", help="read the stream as it is (faster, approximate)")
-    tokenize.add_argument("--encoder-threads", type=int, help="MPEG-4 encoder slices (default 16)")
+    tokenize.add_argument(
+        "--encoder-threads",
+        type=_int_at_least(1, MAX_ENCODER_THREADS),
+        help=f"MPEG-4 encoder slices, 1 to {MAX_ENCODER_THREADS} (default 16)",
+    )
+    tokenize.add_argument(
+        "--max-duration",
+        type=_seconds,
+        help=f"longest video read, in seconds (default {DEFAULT_MAX_DURATION:g}, 3 hours; 0 for no limit)",
+    )
+    tokenize.add_argument(
+        "--overwrite", action="store_true", help="redo videos whose output files exist (default: skip them)"
+    )
     tokenize.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no table")
     tokenize.add_argument(
         "--motion-tokenizer", help="a converted motion tokenizer folder: also write its 135 token ids per clip"
@@ -342,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     motion.add_argument("--checkpoint", required=True, help="the reference's motion_tokenizer.bin")
     motion.add_argument("--output", required=True, help="folder to write (config.json + model.safetensors)")
     motion.add_argument("--num-attention-heads", type=int, default=8, help="heads (default %(default)s)")
+    motion.add_argument("--overwrite", action="store_true", help="replace an output folder that already holds files")
     motion.set_defaults(handler=run_convert_motion_tokenizer)
     visual = targets.add_parser(
         "visual-tokenizer",
@@ -360,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     visual.add_argument(
         "--num-attention-heads", type=int, default=16, help="merger and decoder heads (default %(default)s)"
     )
+    visual.add_argument("--overwrite", action="store_true", help="replace an output folder that already holds files")
     visual.set_defaults(handler=run_convert_visual_tokenizer)
     language = targets.add_parser(
         "language-model",
@@ -384,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     language.add_argument("--vision-attention-heads", type=int, help="ViT heads (default: width / 88)")
     language.add_argument("--tokenizer-dir", help="folder of the LLaMA tokenizer files (default: --checkpoint-dir)")
+    language.add_argument("--overwrite", action="store_true", help="replace an output folder that already holds files")
     language.set_defaults(handler=run_convert_language_model)
     detokenizer = targets.add_parser(
         "detokenizer",
@@ -396,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     detokenizer.add_argument("--num-attention-heads", type=int, default=16, help="token decoder heads (default 16)")
     detokenizer.add_argument("--vision-attention-heads", type=int, help="keyframe ViT heads (default: width / 88)")
     detokenizer.add_argument("--no-keyframe-model", action="store_true", help="video path only (no image_detokenizer)")
+    detokenizer.add_argument(
+        "--overwrite", action="store_true", help="replace an output folder that already holds files"
+    )
     detokenizer.set_defaults(handler=run_convert_detokenizer)
 
     generate = commands.add_parser("generate", help="text-to-video or image-to-video, written with export_to_video")

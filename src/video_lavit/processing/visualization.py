@@ -102,6 +102,52 @@ def motion_to_arrow_image(
     return canvas
 
 
+def _fit(image: Image.Image, height: int, max_width: int) -> Image.Image:
+    """`image` scaled to `height` rows (at most `max_width` columns, keeping its aspect), at least 1 x 1."""
+    scale = min(height / image.height, max_width / image.width)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.convert("RGB").resize(size, Image.BICUBIC)
+
+
+def contact_sheet_row(
+    keyframe: np.ndarray | Image.Image,
+    motion: torch.Tensor | np.ndarray,
+    extra_tiles: Sequence[Image.Image] = (),
+    height: int = _SHEET_HEIGHT,
+    max_tile_width: int = 4 * _SHEET_HEIGHT,
+) -> list[Image.Image]:
+    """The tiles of one clip's contact-sheet row: the keyframe, its mean motion in flow colours, arrows over it, and
+    `extra_tiles`; each `height` rows high at most and at most `max_tile_width` wide (however extreme the aspect)."""
+    image = keyframe if isinstance(keyframe, Image.Image) else Image.fromarray(np.asarray(keyframe))
+    tile = _fit(image, height, max_tile_width)
+    size = tile.size
+    summary = clip_motion_summary(motion)
+    scale = float(np.abs(summary).max()) or None
+    tiles = [
+        tile,
+        motion_to_hsv_image(summary, max_magnitude=scale, size=size),
+        motion_to_arrow_image(summary, tile, size=size, max_magnitude=scale),
+    ]
+    return tiles + [extra.convert("RGB").resize(size) for extra in extra_tiles]
+
+
+def join_contact_sheet_rows(rows: Sequence[Sequence[Image.Image]], gap: int = 4) -> Image.Image:
+    """Rows of tiles (from `contact_sheet_row`) -> one picture, rows top to bottom, tiles left to right."""
+    if not rows:
+        raise ValueError("a contact sheet needs at least one row")
+    heights = [max(tile.height for tile in tiles) for tiles in rows]
+    width = max(sum(tile.width for tile in tiles) + gap * (len(tiles) - 1) for tiles in rows)
+    sheet = Image.new("RGB", (width, sum(heights) + gap * (len(rows) - 1)), (255, 255, 255))
+    top = 0
+    for tiles, row_height in zip(rows, heights):
+        left = 0
+        for tile in tiles:
+            sheet.paste(tile, (left, top + (row_height - tile.height) // 2))
+            left += tile.width + gap
+        top += row_height + gap
+    return sheet
+
+
 def make_contact_sheet(
     keyframes: Sequence[np.ndarray | Image.Image],
     motions: Sequence[torch.Tensor | np.ndarray],
@@ -114,29 +160,12 @@ def make_contact_sheet(
         keyframes: RGB keyframe of each clip.
         motions: each clip's motion `[2, T, H, W]`.
         extra_rows: per clip, more pictures to append to its row (e.g. a decoded motion field).
-        height: height of each row in pixels.
+        height: height of each row in pixels (tiles are at most four times as wide).
     """
     if len(keyframes) != len(motions) or not keyframes:
         raise ValueError(f"need one motion per keyframe and at least one clip, got {len(keyframes)}/{len(motions)}")
-    tiles_per_row = []
-    for index, (keyframe, motion) in enumerate(zip(keyframes, motions)):
-        image = keyframe if isinstance(keyframe, Image.Image) else Image.fromarray(np.asarray(keyframe))
-        width = max(1, round(image.width * height / image.height))
-        summary = clip_motion_summary(motion)
-        scale = float(np.abs(summary).max()) or None
-        tiles = [
-            image.convert("RGB").resize((width, height), Image.BICUBIC),
-            motion_to_hsv_image(summary, max_magnitude=scale, size=(width, height)),
-            motion_to_arrow_image(summary, image, size=(width, height), max_magnitude=scale),
-        ]
-        if extra_rows is not None:
-            tiles += [tile.convert("RGB").resize((width, height)) for tile in extra_rows[index]]
-        tiles_per_row.append(tiles)
-    sheet_width = max(sum(tile.width for tile in tiles) + 4 * (len(tiles) - 1) for tiles in tiles_per_row)
-    sheet = Image.new("RGB", (sheet_width, len(tiles_per_row) * (height + 4) - 4), (255, 255, 255))
-    for row, tiles in enumerate(tiles_per_row):
-        left = 0
-        for tile in tiles:
-            sheet.paste(tile, (left, row * (height + 4)))
-            left += tile.width + 4
-    return sheet
+    rows = [
+        contact_sheet_row(keyframe, motion, extra_rows[index] if extra_rows is not None else (), height, 4 * height)
+        for index, (keyframe, motion) in enumerate(zip(keyframes, motions))
+    ]
+    return join_contact_sheet_rows(rows)
