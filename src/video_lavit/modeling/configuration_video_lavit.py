@@ -9,7 +9,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..config_checks import check_positive_ints
+from ..checks import check_positive_ints
 from ..errors import InvalidInputError
 from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig

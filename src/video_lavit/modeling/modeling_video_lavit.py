@@ -432,19 +432,14 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
                 motion_codes: the media (see `VideoLaVITModel.build_multimodal_inputs`); used at prefill only.
         """
         media = self._media(kwargs)
-        is_prefill = cache is None or cache.get_seq_length() == 0
-        # Decoding steps only see generated ids, which are in the vocabulary: check the prompt once.
-        if (
-            is_prefill
-            and not media
-            and input_ids is not None
-            and input_ids.numel()
-            and int(input_ids.max()) >= self.token_layout.vocab_size
-        ):
-            raise InvalidInputError(
-                "input_ids hold <image> / <video> placeholders but no images or videos were given; pass the "
-                "processor's keyframe_pixel_values / motion_vectors / pixel_values (or codes) with them"
-            )
+        past_length = cache.get_seq_length() if cache is not None else 0
+        is_prefill = past_length == 0
+        if is_prefill:
+            self._check_prompt(input_ids, inputs_embeds, media)
+        if not media:
+            # With media the assembled sequence is checked by `build_multimodal_inputs`.
+            new_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+            self._check_length(past_length + new_length)
         if media:
             if inputs_embeds is not None:
                 raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
@@ -478,6 +473,46 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
+
+    def _check_prompt(self, input_ids, inputs_embeds, media: dict) -> None:
+        """Refuse prompts the model cannot read: empty, ids outside the vocabulary, placeholders without media."""
+        if input_ids is None and inputs_embeds is None:
+            raise InvalidInputError("pass input_ids (or inputs_embeds)")
+        if input_ids is None:
+            if inputs_embeds.ndim != 3 or inputs_embeds.shape[1] == 0:
+                raise InvalidInputError(
+                    f"inputs_embeds must be [batch, length >= 1, hidden], got {inputs_embeds.shape}"
+                )
+            return
+        if not isinstance(input_ids, torch.Tensor) or input_ids.ndim != 2:
+            raise InvalidInputError("input_ids must be a [batch, length] tensor of token ids")
+        if input_ids.shape[1] == 0:
+            raise InvalidInputError(
+                "the prompt is empty; pass at least one token (the processor adds BOS unless add_special_tokens=False)"
+            )
+        if input_ids.is_floating_point():
+            raise InvalidInputError(f"input_ids must be integer token ids, got {input_ids.dtype}")
+        layout = self.token_layout
+        lowest, highest = int(input_ids.min()), int(input_ids.max())
+        if lowest < 0 or highest >= layout.vocab_size + 2:
+            raise InvalidInputError(
+                f"input_ids hold id {lowest if lowest < 0 else highest}, outside the vocabulary [0, "
+                f"{layout.vocab_size + 2}); tokenize the text with this model's processor"
+            )
+        # Decoding steps only see generated ids, which are in the vocabulary: check the prompt once.
+        if not media and highest >= layout.vocab_size:
+            raise InvalidInputError(
+                "input_ids hold <image> / <video> placeholders but no images or videos were given; pass the "
+                "processor's keyframe_pixel_values / motion_vectors / pixel_values (or codes) with them"
+            )
+
+    def _check_length(self, length: int) -> None:
+        limit = self.config.text_config.max_position_embeddings
+        if length > limit:
+            raise InvalidInputError(
+                f"the sequence is {length} tokens long, more than the model's {limit} positions; shorten the prompt "
+                "or ask for fewer new tokens (max_new_tokens)"
+            )
 
     @torch.no_grad()
     def generate(
@@ -573,6 +608,13 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         """
         layout = self.token_layout
         limit = self.config.visual_tokenizer_config.num_patches
+        if max_new_tokens is not None and (
+            isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 2
+        ):
+            raise InvalidInputError(
+                f"max_new_tokens counts the codes and the closing [/IMG], so it must be at least 2, got "
+                f"{max_new_tokens!r}"
+            )
         sequences, prompt_mask = self._generate_phase(
             input_ids,
             attention_mask,
@@ -580,7 +622,7 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
             layout.image_end_id,
             layout.visual_id_range,
             min_new_tokens=1,
-            max_new_tokens=max_new_tokens or limit + 1,
+            max_new_tokens=limit + 1 if max_new_tokens is None else min(max_new_tokens, limit + 1),
             guidance_scale=guidance_scale,
             **kwargs,
         )

@@ -15,7 +15,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from ..config_checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
+from ..checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
 from ..errors import InvalidInputError
 from ..loading import StrictModelMixin
 from ..tokenizers.layers import Fp32LayerNorm, SpatioTemporalBlock, run_spatio_temporal_blocks

@@ -38,6 +38,7 @@ from diffusers.utils.accelerate_utils import apply_forward_hook
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
+from ..checks import check_finite
 from ..errors import InvalidInputError
 from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 from ..tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
@@ -161,6 +162,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
                 raise InvalidInputError(
                     f"motion must have shape [batch, (clips,) 2, 24, 20, 36], got {tuple(motion.shape)}"
                 )
+            check_finite(motion, "motion")
             batch, clips = motion.shape[0], (motion.shape[1] if motion.ndim == 6 else 1)
         if image is None and keyframe_codes is None:
             raise InvalidInputError(
@@ -183,6 +185,10 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
                 images = 1
             elif isinstance(image, (np.ndarray, torch.Tensor)):
                 images = 1 if image.ndim == 3 else image.shape[0]
+                if image.dtype not in (np.uint8, torch.uint8):
+                    check_finite(
+                        torch.as_tensor(np.asarray(image) if isinstance(image, np.ndarray) else image), "image"
+                    )
             else:
                 raise InvalidInputError(
                     f"image must be a PIL image, a list of them, an array or a tensor, got {type(image)}"

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InvalidInputError
+
 
 def select_clip_starts(
     intra_frames: Sequence[int],
@@ -39,7 +41,7 @@ def select_clip_starts(
         `list[int]`: the selected start frames, ascending; empty only if `intra_frames` is empty.
     """
     if max_clips is not None and max_clips < 1:
-        raise ValueError(f"max_clips must be at least 1 or None, got {max_clips}")
+        raise InvalidInputError(f"max_clips must be at least 1 or None, got {max_clips}")
     starts = np.asarray(intra_frames, dtype=np.int64)
     if len(starts) == 0:
         return []

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InvalidInputError
+
 MACROBLOCK_SIZE = 16
 # Dataset std of motion vectors in frame-size units (x, y); the mean is zero.
 MOTION_VECTOR_STD = (0.0993703, 0.1130276)
@@ -104,9 +106,9 @@ def clip_motion_grid(
         `torch.Tensor` float32 `[2, num_frames, grid_h, grid_w]`.
     """
     if not frame_grids:
-        raise ValueError("a clip needs at least one frame")
+        raise InvalidInputError("a clip needs at least one frame")
     if len(frame_grids) > num_frames:
-        raise ValueError(f"a clip holds at most {num_frames} frames, got {len(frame_grids)}")
+        raise InvalidInputError(f"a clip holds at most {num_frames} frames, got {len(frame_grids)}")
     rows, cols = frame_grids[0].shape[-2:]
     motions = torch.zeros(num_frames, 2, rows, cols, dtype=torch.float32)
     motions[: len(frame_grids)] = torch.from_numpy(np.stack(frame_grids))

@@ -651,7 +651,7 @@ class VideoClipReader:
         """Decode the clip that starts at I-frame `start_frame` of the stream."""
         spool = self._spool
         if spool is None:
-            raise ValueError("the reader is closed")
+            raise InvalidInputError(f"{self.name}: the reader is closed; read the clips before closing it.")
         end = min(start_frame + self.num_frames, len(spool))
         decoder = self._decoder()
         keyframe = None

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..errors import InvalidInputError
+
 _SHEET_HEIGHT = 160
 
 
@@ -25,7 +27,7 @@ def clip_motion_summary(motion_vectors: torch.Tensor | np.ndarray) -> np.ndarray
     """Mean motion of a clip `[2, T, H, W]` over its frames -> `[2, H, W]` (frame 0, an I-frame, is left out)."""
     motion = _as_numpy(motion_vectors)
     if motion.ndim != 4 or motion.shape[0] != 2:
-        raise ValueError(f"expected a clip's motion [2, T, H, W], got shape {tuple(motion.shape)}")
+        raise InvalidInputError(f"expected a clip's motion [2, T, H, W], got shape {tuple(motion.shape)}")
     return motion[:, 1:].mean(axis=1) if motion.shape[1] > 1 else motion[:, 0]
 
 
@@ -41,7 +43,7 @@ def motion_to_hsv_image(
     """
     motion = _as_numpy(motion)
     if motion.ndim != 3 or motion.shape[0] != 2:
-        raise ValueError(f"expected a motion grid [2, H, W], got shape {tuple(motion.shape)}")
+        raise InvalidInputError(f"expected a motion grid [2, H, W], got shape {tuple(motion.shape)}")
     motion_x, motion_y = motion
     magnitude = np.hypot(motion_x, motion_y)
     scale = max_magnitude if max_magnitude is not None else float(magnitude.max())
@@ -74,7 +76,7 @@ def motion_to_arrow_image(
     """
     motion = _as_numpy(motion)
     if motion.ndim != 3 or motion.shape[0] != 2:
-        raise ValueError(f"expected a motion grid [2, H, W], got shape {tuple(motion.shape)}")
+        raise InvalidInputError(f"expected a motion grid [2, H, W], got shape {tuple(motion.shape)}")
     width, height = size
     if background is None:
         canvas = Image.new("RGB", size, (0, 0, 0))
@@ -134,7 +136,7 @@ def contact_sheet_row(
 def join_contact_sheet_rows(rows: Sequence[Sequence[Image.Image]], gap: int = 4) -> Image.Image:
     """Rows of tiles (from `contact_sheet_row`) -> one picture, rows top to bottom, tiles left to right."""
     if not rows:
-        raise ValueError("a contact sheet needs at least one row")
+        raise InvalidInputError("a contact sheet needs at least one row")
     heights = [max(tile.height for tile in tiles) for tiles in rows]
     width = max(sum(tile.width for tile in tiles) + gap * (len(tiles) - 1) for tiles in rows)
     sheet = Image.new("RGB", (width, sum(heights) + gap * (len(rows) - 1)), (255, 255, 255))
@@ -163,7 +165,9 @@ def make_contact_sheet(
         height: height of each row in pixels (tiles are at most four times as wide).
     """
     if len(keyframes) != len(motions) or not keyframes:
-        raise ValueError(f"need one motion per keyframe and at least one clip, got {len(keyframes)}/{len(motions)}")
+        raise InvalidInputError(
+            f"need one motion per keyframe and at least one clip, got {len(keyframes)}/{len(motions)}"
+        )
     rows = [
         contact_sheet_row(keyframe, motion, extra_rows[index] if extra_rows is not None else (), height, 4 * height)
         for index, (keyframe, motion) in enumerate(zip(keyframes, motions))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from ..config_checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
+from ..checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
 from ..errors import InvalidInputError
 
 

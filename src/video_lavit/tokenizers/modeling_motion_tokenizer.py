@@ -31,6 +31,8 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from ..checks import check_finite
+from ..errors import InvalidInputError
 from ..loading import StrictPreTrainedMixin
 from .configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from .layers import (
@@ -331,11 +333,14 @@ class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
 
     def _check_motion(self, motion_vectors: torch.Tensor) -> None:
         expected = (self.config.in_channels, self.config.num_frames, self.config.grid_height, self.config.grid_width)
-        if motion_vectors.ndim != 5 or tuple(motion_vectors.shape[1:]) != expected:
-            raise ValueError(
+        if not isinstance(motion_vectors, torch.Tensor):
+            raise InvalidInputError(f"motion_vectors must be a tensor, got {type(motion_vectors).__name__}")
+        if motion_vectors.ndim != 5 or tuple(motion_vectors.shape[1:]) != expected or not motion_vectors.shape[0]:
+            raise InvalidInputError(
                 f"motion_vectors must have shape [batch, {', '.join(map(str, expected))}], "
                 f"got {tuple(motion_vectors.shape)}"
             )
+        check_finite(motion_vectors, "motion_vectors")
 
     def encode(self, motion_vectors: torch.Tensor) -> MotionTokenizerEncoderOutput:
         """`motion_vectors` `[batch, 2, 24, 20, 36]` -> codes (see `MotionTokenizerEncoderOutput`)."""
@@ -361,10 +366,13 @@ class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
 
     def decode(self, indices: torch.LongTensor) -> torch.Tensor:
         """`indices` `[batch, 135]` -> motion `[batch, 2, 24, 20, 36]`."""
-        if indices.ndim != 2 or indices.shape[1] != self.config.num_tokens_per_clip:
-            raise ValueError(
-                f"indices must have shape [batch, {self.config.num_tokens_per_clip}], got {tuple(indices.shape)}"
-            )
+        if (
+            not isinstance(indices, torch.Tensor)
+            or indices.ndim != 2
+            or indices.shape[1] != self.config.num_tokens_per_clip
+        ):
+            shape = tuple(indices.shape) if isinstance(indices, torch.Tensor) else type(indices).__name__
+            raise InvalidInputError(f"indices must have shape [batch, {self.config.num_tokens_per_clip}], got {shape}")
         codes = self.quantizer.indices_to_codes(indices).reshape(indices.shape[0], *self.config.latent_shape, -1)
         return self.decode_codes(codes)
 

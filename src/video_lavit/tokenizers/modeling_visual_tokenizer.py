@@ -38,6 +38,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
+from ..checks import check_finite
 from ..errors import InvalidInputError
 from ..loading import StrictPreTrainedMixin
 from .configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
@@ -269,6 +270,7 @@ class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
             raise InvalidInputError(
                 f"pixel_values must have shape [batch, {', '.join(map(str, expected))}], got {shape}"
             )
+        check_finite(pixel_values, "pixel_values")
 
     def get_vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """`pixel_values` `[batch, 3, 224, 224]` -> ViT patch features `[batch, 256, hidden]` (no CLS, no norm)."""

@@ -1,14 +1,19 @@
-"""Checks of configuration values, raising `InvalidInputError` that names the setting and what it must be.
+"""Checks of user-given values, raising `InvalidInputError` that names the value and what it must be.
 
-The configurations run them when they are made (`__post_init__`), so a damaged `config.json` or an impossible
-argument fails at once with the package's error, before any layer is built (a zero head count, a negative width or
-a width that the heads do not divide would otherwise fail deep inside the model, or allocate nonsense).
+- Configuration settings: the configurations run these when they are made (`__post_init__`), so a damaged
+  `config.json` or an impossible argument fails at once with the package's error, before any layer is built (a
+  zero head count, a negative width or a width that the heads do not divide would otherwise fail deep inside the
+  model, or allocate nonsense).
+- Input tensors: NaN or infinity in pixel values or motion would flow through every layer and come out as plausible
+  looking but meaningless codes (all code 0) or frames (all NaN); the models' entry points refuse them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+
+import torch
 
 from .errors import InvalidInputError
 
@@ -53,4 +58,25 @@ def check_heads(owner: str, width_name: str, width: int, heads_name: str, heads:
         )
 
 
-__all__ = ["check_heads", "check_non_negative_numbers", "check_positive_ints", "check_positive_numbers"]
+def check_finite(tensor: torch.Tensor, name: str) -> None:
+    """`tensor` is a floating-point tensor without NaN or infinity."""
+    if not isinstance(tensor, torch.Tensor):
+        raise InvalidInputError(f"{name} must be a tensor, got {type(tensor).__name__}.")
+    if not (tensor.is_floating_point() or tensor.is_complex()):
+        raise InvalidInputError(f"{name} must be floating point, got {str(tensor.dtype).removeprefix('torch.')}.")
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise InvalidInputError(
+            f"{name} holds {bad:,} NaN or infinite values (of {tensor.numel():,}); they would give meaningless codes "
+            "or frames. Check how the input was made (e.g. a division by a zero std)."
+        )
+
+
+__all__ = [
+    "check_finite",
+    "check_heads",
+    "check_non_negative_numbers",
+    "check_positive_ints",
+    "check_positive_numbers",
+]
