@@ -66,13 +66,11 @@ def _requested_dtype(kwargs: dict, config, default: str | torch.dtype) -> torch.
     return dtype if isinstance(dtype, torch.dtype) else torch.float32
 
 
-def check_memory(build_on_meta, dtype: torch.dtype, name: str, what: str) -> None:
-    """Raise `CheckpointLoadError` if the model `build_on_meta()` builds needs more memory than is free."""
+def check_memory(model: torch.nn.Module, dtype: torch.dtype, name: str, what: str) -> None:
+    """Raise `CheckpointLoadError` if `model` (built on the meta device) needs more memory than is free."""
     free = available_memory_bytes()
     if free is None:
         return
-    with torch.device("meta"):
-        model = build_on_meta()
     count = sum(tensor.numel() for tensor in (*model.parameters(), *model.buffers()))
     size = count * torch.empty((), dtype=dtype).element_size()
     if size > free:
@@ -82,6 +80,19 @@ def check_memory(build_on_meta, dtype: torch.dtype, name: str, what: str) -> Non
             "sizes in its config.json; to load a large model anyway, pass dtype=torch.bfloat16, or device_map='auto' "
             "to place it on GPUs and offload the rest."
         )
+
+
+def shape_mismatches(model: torch.nn.Module, folder: str | os.PathLike) -> list[tuple[str, tuple, tuple]]:
+    """`(name, shape in the files, shape in the model)` of every weight whose shapes differ."""
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    found = []
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(path, framework="pt") as file:
+            for name in file.keys():
+                shape = tuple(file.get_slice(name).get_shape())
+                if name in expected and shape != expected[name]:
+                    found.append((name, shape, expected[name]))
+    return found
 
 
 def loading_problems(info: dict) -> list[str]:
@@ -110,30 +121,42 @@ def _raise_for_problems(name: str, what: str, problems: list[str]) -> None:
         )
 
 
+def _strict_load(cls, load, folder: str, meta_model, dtype, want_info: bool):
+    """Call `load()` (a `from_pretrained` with `output_loading_info=True`) and refuse what does not match."""
+    what = cls.__name__
+    if meta_model is not None:
+        check_memory(meta_model, dtype, folder, what)
+    try:
+        model, info = load()
+    except (RuntimeError, ValueError):  # what the libraries raise for weights of the wrong shape
+        mismatched = shape_mismatches(meta_model, folder) if meta_model is not None else []
+        _raise_for_problems(folder, what, loading_problems({"mismatched_keys": mismatched}))
+        raise
+    _raise_for_problems(folder, what, loading_problems(info))
+    return (model, info) if want_info else model
+
+
 class StrictPreTrainedMixin:
     """Put before `transformers.PreTrainedModel` in the bases: strict `from_pretrained` (see the module docstring)."""
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         name = os.fspath(pretrained_model_name_or_path)
-        what = cls.__name__
-        check_local_folder(name, what)
+        check_local_folder(name, cls.__name__)
+        meta_model, dtype = None, torch.float32
         if os.path.isdir(name) and kwargs.get("device_map") is None and not kwargs.get("quantization_config"):
             config = kwargs.get("config")
             if not isinstance(config, cls.config_class):
                 config = cls.config_class.from_pretrained(name)
-            check_memory(lambda: cls(config), _requested_dtype(kwargs, config, "auto"), name, what)
+            with torch.device("meta"):
+                meta_model = cls(config)
+            dtype = _requested_dtype(kwargs, config, "auto")
         want_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(name, *args, output_loading_info=True, **kwargs)
-        except RuntimeError as error:
-            if "mismatch" not in str(error) and "loading state_dict" not in str(error):
-                raise
-            raise CheckpointLoadError(
-                f"{name}: the saved {what}'s weights do not fit its configuration ({error})"
-            ) from error
-        _raise_for_problems(name, what, loading_problems(info))
-        return (model, info) if want_info else model
+
+        def load():
+            return super(StrictPreTrainedMixin, cls).from_pretrained(name, *args, output_loading_info=True, **kwargs)
+
+        return _strict_load(cls, load, name, meta_model, dtype, want_info)
 
 
 class StrictModelMixin:
@@ -144,22 +167,18 @@ class StrictModelMixin:
         name = os.fspath(pretrained_model_name_or_path)
         subfolder = kwargs.get("subfolder")
         folder = os.path.join(name, subfolder) if subfolder else name
-        what = cls.__name__
-        check_local_folder(folder, what)
+        check_local_folder(folder, cls.__name__)
+        meta_model = None
         if os.path.isdir(folder) and kwargs.get("device_map") is None:
-            config = cls.load_config(folder)
-            check_memory(lambda: cls.from_config(config), _requested_dtype(kwargs, None, torch.float32), folder, what)
+            with torch.device("meta"):
+                meta_model = cls.from_config(cls.load_config(folder))
         want_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(name, *args, output_loading_info=True, **kwargs)
-        except (RuntimeError, ValueError) as error:
-            if "size" not in str(error) and "shape" not in str(error):
-                raise
-            raise CheckpointLoadError(
-                f"{folder}: the saved {what}'s weights do not fit its configuration ({error})"
-            ) from error
-        _raise_for_problems(folder, what, loading_problems(info))
-        return (model, info) if want_info else model
+
+        def load():
+            return super(StrictModelMixin, cls).from_pretrained(name, *args, output_loading_info=True, **kwargs)
+
+        dtype = _requested_dtype(kwargs, None, torch.float32)
+        return _strict_load(cls, load, folder, meta_model, dtype, want_info)
 
 
 def saved_weight_names(folder: str | os.PathLike) -> set[str] | None:

@@ -23,6 +23,7 @@ instead).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ from diffusers.video_processor import VideoProcessor
 
 from ..checks import check_finite
 from ..errors import InvalidInputError
+from ..loading import StrictModelMixin, StrictPreTrainedMixin, check_local_folder, check_saved_weights
 from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 from ..tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
 from .motion_condition_encoder import VideoLaVITMotionConditionEncoder
@@ -113,6 +115,24 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor, resample="bicubic")
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, resample="bicubic")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """`DiffusionPipeline.from_pretrained` that refuses a folder with missing, unexpected or mis-shaped weights.
+
+        Our components check themselves when they load; diffusers' VAEs and keyframe UNet would initialise missing
+        weights afresh, so their folders' safetensors files are checked against them here.
+        """
+        folder = os.fspath(pretrained_model_name_or_path)
+        check_local_folder(folder, "detokenizer pipeline")
+        pipeline = super().from_pretrained(folder, **kwargs)
+        if os.path.isdir(folder):
+            for name, component in pipeline.components.items():
+                if isinstance(component, torch.nn.Module) and not isinstance(
+                    component, (StrictModelMixin, StrictPreTrainedMixin)
+                ):
+                    check_saved_weights(component, os.path.join(folder, name), f"{name} ({type(component).__name__})")
+        return pipeline
 
     @property
     def num_frames(self) -> int:

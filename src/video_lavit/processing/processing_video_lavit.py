@@ -102,7 +102,7 @@ _PLACEHOLDER_PATTERN = re.compile(f"({re.escape(IMAGE_PLACEHOLDER)}|{re.escape(V
 _MARK_START, _MARK_END = mark_control_tokens("x", re.compile("x")).split("x")
 _MARKED_PATTERN = f"{re.escape(_MARK_START)}(.*?){re.escape(_MARK_END)}|[{re.escape(_MARK_START + _MARK_END)}]"
 # Image files read from paths, by PIL format name; nothing else is decoded (no EPS through Ghostscript, ...).
-IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
 _URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//|[^\\/])")
 
 

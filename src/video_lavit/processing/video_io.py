@@ -75,10 +75,11 @@ MPEG4_MAX_SIZE = 8191
 MAX_ENCODER_THREADS = 16
 # Source videos longer than this (seconds) show a progress bar unless asked otherwise.
 _PROGRESS_MIN_SECONDS = 120.0
-# The temporary file stops growing when its folder has less than this much space left, so that a full disk never
-# hits other programs; the free space is checked every `_SPACE_CHECK_BYTES` written.
+# The temporary file stops growing when its folder has less than this much space left (256 MiB, or a tenth of a
+# smaller disk), so that a full disk never hits other programs; the free space is checked every
+# `_SPACE_CHECK_BYTES` written.
 _TEMP_RESERVE_BYTES = 256 * 2**20
-_SPACE_CHECK_BYTES = 64 * 2**20
+_SPACE_CHECK_BYTES = 16 * 2**20
 
 
 @dataclass
@@ -204,9 +205,14 @@ class _PacketSpool:
         self.intra_frames: list[int] = []
         self._end = 0
         self._next_space_check = _SPACE_CHECK_BYTES
+        self.reserve = _TEMP_RESERVE_BYTES
+        try:
+            self.reserve = min(_TEMP_RESERVE_BYTES, shutil.disk_usage(self.directory).total // 10)
+        except OSError:
+            pass
         if expected_bytes:
             free = self._free_space()
-            if free is not None and expected_bytes > free - _TEMP_RESERVE_BYTES:
+            if free is not None and expected_bytes > free - self.reserve:
                 raise self._space_error(
                     f"needs about {_gigabytes(expected_bytes)} of temporary space for the re-encoded stream, but "
                     f"{self.directory} has {_gigabytes(free)} free"
@@ -255,7 +261,7 @@ class _PacketSpool:
         if self._end >= self._next_space_check:
             self._next_space_check = self._end + _SPACE_CHECK_BYTES
             free = self._free_space()
-            if free is not None and free < _TEMP_RESERVE_BYTES:
+            if free is not None and free < self.reserve:
                 raise self._space_error(
                     f"the temporary folder {self.directory} has only {_gigabytes(free)} left after "
                     f"{_gigabytes(self._end)} of the re-encoded stream"
@@ -473,7 +479,6 @@ class VideoClipReader:
         def encode(frame):
             nonlocal encoder, spool, encoded
             if encoder is None:
-                self._check_encodable(frame)
                 encoder = av.CodecContext.create("mpeg4", "w")
                 encoder.width, encoder.height = frame.width, frame.height
                 encoder.pix_fmt = "yuv420p"
@@ -497,6 +502,7 @@ class VideoClipReader:
                     for frame in check.decode(source_packet):
                         bar.update(1)
                         if graph is None:
+                            self._check_encodable(frame)
                             graph = self._filter_graph(frame, stream, fps, time_base)
                             first_shape = _frame_shape(frame)
                         elif _frame_shape(frame) != first_shape:
@@ -541,6 +547,7 @@ class VideoClipReader:
         return spool, frame_rate
 
     def _check_encodable(self, frame: av.VideoFrame) -> None:
+        """Refuse frames larger than MPEG-4 Part 2 can encode (rotation only swaps the sides)."""
         if max(frame.width, frame.height) > MPEG4_MAX_SIZE:
             raise UnsupportedVideoError(
                 f"{self.name}: its frames are {frame.width}x{frame.height} pixels, larger than the {MPEG4_MAX_SIZE} "
