@@ -97,3 +97,139 @@ def test_convert_reports_bad_checkpoint(tmp_path, capsys):
         == 1
     )
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+# Careless and hostile use
+
+
+def tiny(path, seconds=2.0, **kwargs):
+    from video_lavit import make_sample_video
+
+    options = {"width": 32, "height": 32, "fps": 25, "options": {"threads": "1"}} | kwargs
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return make_sample_video(path, seconds=seconds, **options)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        (["--max-clips", "-1"], "--max-clips: must be at least 0"),
+        (["--max-clips", "many"], "--max-clips: must be a whole number"),
+        (["--encoder-threads", "0"], "--encoder-threads: must be from 1 to 16"),
+        (["--encoder-threads", "99"], "--encoder-threads: must be from 1 to 16"),
+        (["--max-duration", "-5"], "--max-duration: must be 0"),
+        (["--max-duration", "nan"], "--max-duration: must be 0"),
+        (["--motion-batch-size", "0"], "--motion-batch-size: must be at least 1"),
+    ],
+)
+def test_bad_numbers_are_refused_by_the_parser(arguments, fragment, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(["tokenize", *arguments])
+    assert refused.value.code == 2 and fragment in capsys.readouterr().err
+
+
+def test_a_corpus_with_one_broken_video_writes_all_the_others(tmp_path, capsys):
+    videos = [tiny(tmp_path / f"clip_{index:02d}.mp4", seed=index) for index in range(50)]
+    broken = tmp_path / "clip_25.mp4"
+    broken.write_bytes(broken.read_bytes()[:3000])  # cut off in the middle
+    output = tmp_path / "out"
+    assert main(["tokenize", "-o", str(output), *videos]) == 1  # the exit status says something failed
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "clip_25.mp4" in errors[0]
+    written = sorted(name for name in os.listdir(output) if name.endswith(".safetensors"))
+    assert len(written) == 49 and "clip_25.safetensors" not in written
+    assert "49 of 50 videos written" in captured.out and "1 failed" in captured.out
+    assert not [name for name in os.listdir(output) if name.startswith(".")]  # no half-written file
+
+
+def test_finished_videos_are_kept_and_skipped(tmp_path, capsys):
+    first, second = tiny(tmp_path / "a" / "same.mp4"), tiny(tmp_path / "b" / "same.mp4", seed=1)
+    output = tmp_path / "out"
+    assert main(["tokenize", "-q", "-o", str(output), first]) == 0
+    written = os.path.getmtime(output / "same.safetensors")
+    assert main(["tokenize", "-o", str(output), first]) == 0  # an interrupted corpus run picks up where it was
+    assert "already there" in capsys.readouterr().out and os.path.getmtime(output / "same.safetensors") == written
+    assert main(["tokenize", "-q", "-o", str(output), second]) == 1  # another video of the same name
+    assert "holds the clips of" in capsys.readouterr().err
+    assert main(["tokenize", "-q", "--overwrite", "-o", str(output), second]) == 0
+    with safe_open(output / "same.safetensors", "pt") as handle:
+        assert handle.metadata()["source"] == second
+
+
+def mount_tmpfs(folder, options):
+    folder.mkdir(parents=True, exist_ok=True)
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode
+        == 0
+    )
+
+
+def test_a_read_only_output_folder_is_one_clear_error(tmp_path, capsys):
+    folder = tmp_path / "read_only"
+    mounted = mount_tmpfs(folder, "ro,size=1m")
+    target = folder if mounted else "/proc/video-lavit-output"  # where no file can be created either way
+    try:
+        assert main(["tokenize", "-q", "-o", str(target), tiny(tmp_path / "v.mp4")]) == 1
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and "cannot write there" in errors[0] and str(target) in errors[0]
+
+
+def test_a_full_output_folder_fails_cleanly(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "full"
+    mounted = mount_tmpfs(folder, "size=512k")  # one clip's pixel values and motion take 740 kB
+    if not mounted:
+        from video_lavit.processing import clip_export
+
+        def full(self, name, index, row):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(clip_export.SafetensorsRowWriter, "write_row", full)
+    try:
+        assert main(["tokenize", "-q", "-o", str(folder), tiny(tmp_path / "v.mp4", seconds=5)]) == 1
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(errors) == 1 and "v.safetensors" in errors[0] and "No space left" in errors[0]
+        assert os.listdir(folder) == []  # nothing half-written is left
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_contact_sheet_of_an_extreme_aspect_ratio_stays_small(tmp_path):
+    from PIL import Image
+
+    from video_lavit import make_sample_video
+
+    path = make_sample_video(tmp_path / "wide.mkv", width=8000, height=2, seconds=9, fps=6, codec="mpeg4")
+    assert main(["tokenize", "-q", "-o", str(tmp_path / "out"), path]) == 0
+    sheet = Image.open(tmp_path / "out" / "wide.png")
+    assert sheet.width <= 4 * 640 and sheet.height <= 200
+
+
+@pytest.mark.slow
+def test_tokenize_memory_does_not_grow_with_the_video(tmp_path):
+    """Peak memory of `video-lavit tokenize --max-clips 0` on 100 s and on 800 s of video (25 and 200 clips)."""
+    script = (
+        "import resource, sys; from video_lavit.cli import main; "
+        "code = main(['tokenize', '-q', '--max-clips', '0', '-o', sys.argv[2], sys.argv[1]]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+    )
+    peaks = []
+    for seconds in (100, 800):
+        video = tiny(tmp_path / f"v{seconds}.mp4", seconds=seconds, fps=12)
+        result = subprocess.run(
+            [sys.executable, "-c", script, video, str(tmp_path / f"out{seconds}")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr
+        peaks.append(int(result.stdout.split()[-1]) * 1024)
+    with safe_open(tmp_path / "out800" / "v800.safetensors", "pt") as handle:
+        assert handle.get_slice("motion_vectors").get_shape()[0] >= 190
+    # Holding every clip would add 175 clips x 0.74 MB = 130 MB.
+    print("peak memory, 100 s and 800 s of video:", peaks)
+    assert peaks[1] - peaks[0] < 40e6, peaks

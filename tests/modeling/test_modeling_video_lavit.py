@@ -368,3 +368,33 @@ def test_full_size_processor_files(name):
         "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
         "detailed, and polite answers to the user's questions. USER: <video>\nWhy? ASSISTANT:"
     )
+
+
+def test_prompts_the_model_cannot_read_are_refused(understanding, generation):
+    limit = understanding.config.text_config.max_position_embeddings
+    with pytest.raises(InvalidInputError, match="prompt is empty"):
+        understanding.generate(input_ids=torch.zeros(1, 0, dtype=torch.long), max_new_tokens=2)
+    with pytest.raises(InvalidInputError, match=f"more than the model's {limit} positions"):
+        understanding(input_ids=torch.full((1, limit + 1), 5))
+    with pytest.raises(InvalidInputError, match=f"more than the model's {limit} positions"):
+        understanding.generate(input_ids=torch.full((1, limit + 1), 5), max_new_tokens=2)
+    with pytest.raises(InvalidInputError, match="outside the vocabulary"):
+        understanding.generate(input_ids=torch.tensor([[1, -3, 5]]), max_new_tokens=2)
+    with pytest.raises(InvalidInputError, match="outside the vocabulary"):
+        understanding(input_ids=torch.tensor([[1, 10**6]]))
+    with pytest.raises(InvalidInputError, match="integer token ids"):
+        understanding(input_ids=torch.tensor([[1.0, 2.0]]))
+    # Generation that would run past the positions stops with the same error.
+    with pytest.raises(InvalidInputError, match="positions"):
+        understanding.generate(input_ids=torch.full((1, limit - 1), 5), max_new_tokens=4, do_sample=False)
+
+
+def test_keyframe_token_limits(generation):
+    prompt = torch.tensor([[5, 6, 7]])
+    for bad in (0, 1, -4, 2.5):
+        with pytest.raises(InvalidInputError, match="max_new_tokens"):
+            generation.generate_keyframe_tokens(prompt, max_new_tokens=bad)
+    layout = generation.token_layout
+    (row,) = generation.generate_keyframe_tokens(prompt, max_new_tokens=2, do_sample=False)
+    assert row[:3].tolist() == [5, 6, 7] and row[3] == layout.image_start_id and row[-1] == layout.image_end_id
+    assert len(row) == 3 + 1 + 2  # [IMG], one code, [/IMG]

@@ -213,6 +213,15 @@ def test_bad_inputs_are_refused(pipeline):
         pipeline(image=picture(), motion_codes=[[0] * 135], **SIZE)
     with pytest.raises(InvalidInputError, match="output_type"):
         pipeline(image=picture(), motion_codes=motion_codes(), output_type="gif", **SIZE)
+    # NaN in the image or the motion would give NaN frames.
+    image = torch.rand(3, 48, 80)
+    image[0, 1, 2] = float("nan")
+    with pytest.raises(InvalidInputError, match="image holds 1 NaN"):
+        pipeline(image=image, motion_codes=motion_codes(), **SIZE)
+    motion = torch.zeros(1, 2, 24, 20, 36)
+    motion[0, 1, 3] = float("inf")
+    with pytest.raises(InvalidInputError, match="motion holds 720 NaN or infinite"):
+        pipeline(image=picture(), motion=motion, **SIZE)
 
 
 def test_model_cpu_offload_hooks(pipeline):

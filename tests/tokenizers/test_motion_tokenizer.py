@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
-from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
+from video_lavit import InvalidInputError, VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
 
 HUB_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs", "motion_tokenizer")
 KEYS = os.path.join(os.path.dirname(__file__), "..", "fixtures", "reference", "keys", "motion_tokenizer.txt")
@@ -443,3 +443,18 @@ def test_fast_paths_step_aside_for_hooks_autocast_tracing_and_compiled_blocks(mo
     with torch.no_grad():
         layers.run_spatio_temporal_blocks(blocks, torch.randn(1, 3, 4, 16))
     assert compiled_calls == [1]  # the block compiled on its own ran through its compiled call
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_motion_is_refused(tiny_model, bad):
+    """NaN or infinity would flow through every layer and come out as code 0 everywhere."""
+    vectors = motion(batch=2)
+    vectors[1, 0, 3, 4, 5] = bad
+    with pytest.raises(InvalidInputError, match="NaN or infinite"):
+        tiny_model.encode(vectors)
+    with pytest.raises(InvalidInputError, match="NaN or infinite"):
+        tiny_model(vectors)
+    with pytest.raises(InvalidInputError, match="floating point"):
+        tiny_model.encode(vectors.long())
+    with pytest.raises(InvalidInputError, match="tensor"):
+        tiny_model.encode(vectors.tolist())

@@ -148,6 +148,12 @@ def test_bad_pixels_are_refused(tokenizer):
         tokenizer.tokenize(torch.zeros(1, 3, 30, 30))
     with pytest.raises(InvalidInputError, match="pixel_values"):
         tokenizer.encode_features([[0.0]])
+    for bad in (float("nan"), float("inf")):
+        pixels = images(batch=2)
+        pixels[1, 2, 5, 5] = bad
+        for call in (tokenizer.tokenize, tokenizer.encode_features, tokenizer):
+            with pytest.raises(InvalidInputError, match="NaN or infinite"):
+                call(pixels)
 
 
 def test_policy_attention_with_nothing_allowed_averages_the_values():
