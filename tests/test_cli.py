@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -155,6 +156,12 @@ def test_finished_videos_are_kept_and_skipped(tmp_path, capsys):
     assert main(["tokenize", "-q", "--overwrite", "-o", str(output), second]) == 0
     with safe_open(output / "same.safetensors", "pt") as handle:
         assert handle.metadata()["source"] == second
+        assert json.loads(handle.metadata()["options"]) == {}
+    assert main(["tokenize", "-q", "--max-clips", "1", "-o", str(output), second]) == 1  # other settings
+    assert "made with other settings" in capsys.readouterr().err
+    assert main(["tokenize", "-q", "--max-clips", "1", "--overwrite", "-o", str(output), second]) == 0
+    with safe_open(output / "same.safetensors", "pt") as handle:
+        assert json.loads(handle.metadata()["options"]) == {"max_clips": 1}
 
 
 def mount_tmpfs(folder, options):

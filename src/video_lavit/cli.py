@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from huggingface_hub.utils import disable_progress_bars
 
-from .errors import OutputError, VideoLaVITError
+from .errors import VideoLaVITError
 from .processing.clip_export import check_output_folder, tokenize_video
 from .processing.sample_video import make_sample_video
 from .processing.video_io import DEFAULT_MAX_DURATION, MAX_ENCODER_THREADS
@@ -108,7 +108,7 @@ def run_tokenize(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
         except OSError as error:  # a write the package's own checks did not anticipate
             failures += 1
-            print(f"error: {video}: {OutputError(str(error))}", file=sys.stderr)
+            print(f"error: {video}: writing its output failed ({error})", file=sys.stderr)
     if not args.quiet:
         if rows:
             _print_table(rows)

@@ -188,13 +188,13 @@ def _sheet_rows(num_clips: int) -> set[int]:
     return {int(index) for index in np.linspace(0, num_clips - 1, MAX_SHEET_ROWS).round()}
 
 
-def existing_source(path: str) -> str | None:
-    """The `source` recorded in a safetensors file written by `tokenize_video`, or None if it cannot be read."""
+def recorded_metadata(path: str) -> dict[str, str]:
+    """The metadata of a safetensors file written by `tokenize_video` (empty if it cannot be read)."""
     try:
         with safe_open(path, "pt") as handle:
-            return (handle.metadata() or {}).get("source")
+            return dict(handle.metadata() or {})
     except (OSError, SafetensorError):
-        return None
+        return {}
 
 
 def tokenize_video(
@@ -212,10 +212,12 @@ def tokenize_video(
     The safetensors file holds `keyframe_pixel_values`, `motion_vectors`, `clip_start_frames`, `clip_start_times`
     and `clip_num_valid_frames` (and `motion_token_ids` with a `motion_tokenizer`, whose decoded motion the contact
     sheet then shows beside the original; clips go through it `motion_batch_size` at a time), with the source, frame
-    rate, sizes, I-frames and processor settings in its metadata. Memory stays that of one clip (or one batch).
+    rate, sizes, I-frames, processor settings and the options of this call in its metadata. Memory stays that of one
+    clip (or one batch).
 
-    A video whose files already exist is skipped (`"skipped": True` in the row) unless `overwrite`; files of another
-    video with the same name are never replaced silently.
+    A video whose files already exist, made with the same options, is skipped (`"skipped": True` in the row) unless
+    `overwrite`; files of another video with the same name, or made with other options, are never replaced
+    silently.
 
     Raises:
         `VideoLaVITError` subclasses: the video cannot be read, or `OutputError` when the files cannot be written.
@@ -224,14 +226,24 @@ def tokenize_video(
     tensor_path = os.path.join(output_dir, f"{stem}.safetensors")
     sheet_path = os.path.join(output_dir, f"{stem}.png")
     source = os.fspath(video)
+    settings = json.dumps({key: value for key, value in options.items() if key != "progress"}, sort_keys=True)
     if not overwrite and os.path.exists(tensor_path) and os.path.exists(sheet_path):
-        recorded = existing_source(tensor_path)
-        if recorded == source:
-            return {"video": source, "skipped": True, "tensors": tensor_path, "sheet": sheet_path}
-        raise OutputError(
-            f"{tensor_path}: already exists and holds the clips of {recorded or 'another video'}, not of {source}; "
-            "choose another output folder, or pass --overwrite (overwrite=True) to replace it."
-        )
+        recorded = recorded_metadata(tensor_path)
+        if recorded.get("source") != source:
+            raise OutputError(
+                f"{tensor_path}: already exists and holds the clips of {recorded.get('source') or 'another video'}, "
+                f"not of {source}; choose another output folder, or pass --overwrite (overwrite=True) to replace it."
+            )
+        if recorded.get("options", settings) != settings or (motion_tokenizer is not None) != (
+            "motion_token_ids" in recorded.get("tensors", "")
+        ):
+            raise OutputError(
+                f"{tensor_path}: already holds the clips of {source}, made with other settings "
+                f"({recorded.get('options')}; now {settings}"
+                f"{', with motion tokens' if motion_tokenizer is not None else ''}); pass --overwrite "
+                "(overwrite=True) to redo it, or choose another output folder."
+            )
+        return {"video": source, "skipped": True, "tensors": tensor_path, "sheet": sheet_path}
     if isinstance(motion_batch_size, bool) or not isinstance(motion_batch_size, int) or motion_batch_size < 1:
         raise InvalidInputError(f"the motion batch size must be at least 1, got {motion_batch_size}")
     with processor.clip_reader(video, **options) as reader:
@@ -260,6 +272,8 @@ def tokenize_video(
             "num_frames": str(info.num_frames),
             "intra_frames": json.dumps(info.intra_frames),
             "processor_config": processor.to_json_string(),
+            "options": settings,
+            "tensors": json.dumps(list(tensors)),
         }
         writer = SafetensorsRowWriter(tensor_path, tensors, metadata)
         try:
