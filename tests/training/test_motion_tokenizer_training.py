@@ -50,4 +50,5 @@ def test_trainer_lowers_reconstruction_loss(tmp_path):
     )
     Trainer(model=model, args=arguments, train_dataset=dataset, data_collator=collator).train()
     after = reconstruction_loss()
+    print("reconstruction loss before and after training:", before, after)
     assert after < 0.95 * before, (before, after)

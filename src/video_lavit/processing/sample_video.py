@@ -82,15 +82,20 @@ def make_sample_video(
         seed (`int`): texture seed.
         bit_rate (`int`, *optional*): encoder bit rate.
         container_format (`str`, *optional*): force a container format.
-        options (`dict`, *optional*): encoder options.
+        options (`dict`, *optional*): encoder options (libx264 runs with one thread unless `threads` is given, so that
+            the same arguments give the same bytes).
     """
+    options = dict(options or {})
     if codec in ("h264", "libx264"):
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        if codec == "libx264":
+            # libx264's frame threads make the bytes differ from call to call; one thread keeps them identical.
+            options.setdefault("threads", "1")
     rate = Fraction(fps).limit_denominator(1001)
     num_frames = max(1, int(round(seconds * float(rate))))
     target = path if path is not None else io.BytesIO()
     with av.open(target, mode="w", format=container_format or (None if path is not None else "mp4")) as container:
-        stream = container.add_stream(codec, rate=rate, options=options or {})
+        stream = container.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         if bit_rate is not None:
