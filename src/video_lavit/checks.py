@@ -18,6 +18,22 @@ import torch
 from .errors import InvalidInputError
 
 
+class CheckedConfigMixin:
+    """Put before `PreTrainedConfig` in a configuration's bases: its `check_values()` runs when the configuration is
+    made and whenever transformers validates it (e.g. before saving)."""
+
+    def check_values(self) -> None:
+        """Raise `InvalidInputError` for settings the model cannot be built with (each configuration's own)."""
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.check_values()
+
+    def validate_architecture(self):
+        super().validate_architecture()
+        self.check_values()
+
+
 def _fail(owner: str, name: str, value, requirement: str) -> InvalidInputError:
     return InvalidInputError(
         f"{owner}.{name} must be {requirement}, got {value!r}; fix the configuration (its config.json, or the "
@@ -74,6 +90,7 @@ def check_finite(tensor: torch.Tensor, name: str) -> None:
 
 
 __all__ = [
+    "CheckedConfigMixin",
     "check_finite",
     "check_heads",
     "check_non_negative_numbers",

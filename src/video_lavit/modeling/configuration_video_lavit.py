@@ -9,7 +9,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..checks import check_positive_ints
+from ..checks import CheckedConfigMixin, check_positive_ints
 from ..errors import InvalidInputError
 from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
@@ -34,7 +34,7 @@ LLAMA_7B = {
 
 
 @strict
-class VideoLaVITConfig(PreTrainedConfig):
+class VideoLaVITConfig(CheckedConfigMixin, PreTrainedConfig):
     r"""
     Configuration of [`VideoLaVITForCausalLM`].
 
@@ -72,10 +72,6 @@ class VideoLaVITConfig(PreTrainedConfig):
     keyframe_selection: Literal["argmax", "sample"] = "argmax"
     tie_word_embeddings: bool = False
 
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
-        self.check_values()
-
     def check_values(self) -> None:
         """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
         owner = type(self).__name__
@@ -97,10 +93,6 @@ class VideoLaVITConfig(PreTrainedConfig):
                 f"({self.visual_tokenizer_config.language_hidden_size}) must equal text_config.hidden_size "
                 f"({text.hidden_size})."
             )
-
-    def validate_architecture(self):
-        super().validate_architecture()
-        self.check_values()
 
     @property
     def token_layout(self) -> VideoLaVITTokenLayout:

@@ -148,6 +148,8 @@ def _positive(value, name: str) -> float:
 
 def check_reader_options(
     *,
+    reencode=True,
+    progress=None,
     fps,
     num_frames,
     max_clips,
@@ -158,7 +160,8 @@ def check_reader_options(
     motion_scale,
     max_duration,
 ) -> None:
-    """Raise `InvalidInputError` for a setting of `VideoClipReader` that cannot give a correct result."""
+    """Raise `InvalidInputError` for a setting of `VideoClipReader` that cannot give a correct result (`reencode` and
+    `progress` are accepted for convenience and need no check)."""
     _integer(fps, "fps", 1)
     _integer(num_frames, "num_frames", 2)
     if max_clips is not None:

@@ -144,24 +144,13 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
             raise InvalidInputError(f"image_mean and image_std need 3 values (RGB), got {mean} and {std}.")
         if not all(np.isfinite(value) for value in mean) or not all(np.isfinite(value) and value > 0 for value in std):
             raise InvalidInputError(f"image_mean must be finite and image_std positive, got {mean} and {std}.")
-        check_reader_options(
-            fps=options["fps"],
-            num_frames=options["num_frames"],
-            max_clips=options["max_clips"],
-            grid_size=(grid["height"], grid["width"]),
-            bit_rate=options["bit_rate"],
-            encoder_threads=options["encoder_threads"],
-            motion_std=options["motion_std"],
-            motion_scale=options["motion_scale"],
-            max_duration=options["max_duration"],
-        )
+        check_reader_options(**VideoLaVITVideoProcessor._reader_arguments(options))
 
-    def clip_reader(self, video: VideoInput, **kwargs) -> VideoClipReader:
-        """A `VideoClipReader` over `video` with this processor's settings (overridable by `kwargs`)."""
-        options = self._options(kwargs)
+    @staticmethod
+    def _reader_arguments(options: dict) -> dict:
+        """The `VideoClipReader` arguments of a full set of options."""
         grid = options["motion_grid_size"]
-        return VideoClipReader(
-            video,
+        return dict(
             reencode=options["reencode"],
             fps=options["fps"],
             num_frames=options["num_frames"],
@@ -174,6 +163,10 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
             progress=options["progress"],
             max_duration=options["max_duration"],
         )
+
+    def clip_reader(self, video: VideoInput, **kwargs) -> VideoClipReader:
+        """A `VideoClipReader` over `video` with this processor's settings (overridable by `kwargs`)."""
+        return VideoClipReader(video, **self._reader_arguments(self._options(kwargs)))
 
     def iter_clips(self, video: VideoInput, **kwargs) -> Iterator[tuple[VideoClip, torch.Tensor]]:
         """Yield `(clip, keyframe_pixel_values [3, 224, 224])` for each clip of one video, with bounded memory."""

@@ -5,12 +5,18 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from ..checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
+from ..checks import (
+    CheckedConfigMixin,
+    check_heads,
+    check_non_negative_numbers,
+    check_positive_ints,
+    check_positive_numbers,
+)
 from ..errors import InvalidInputError
 
 
 @strict
-class VideoLaVITMotionTokenizerConfig(PreTrainedConfig):
+class VideoLaVITMotionTokenizerConfig(CheckedConfigMixin, PreTrainedConfig):
     r"""
     Configuration of [`VideoLaVITMotionTokenizer`]: a factorised spatio-temporal transformer VQ-VAE that turns a
     24-frame motion grid `[2, 24, 20, 36]` into 3 x 5 x 9 = 135 codes of a 1024-entry codebook, and back.
@@ -71,10 +77,6 @@ class VideoLaVITMotionTokenizerConfig(PreTrainedConfig):
     dead_code_threshold: float = 0.0
     initializer_range: float = 0.02
 
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
-        self.check_values()
-
     def check_values(self) -> None:
         """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
         owner = type(self).__name__
@@ -96,10 +98,6 @@ class VideoLaVITMotionTokenizerConfig(PreTrainedConfig):
             )
         if self.ema_decay >= 1:
             raise InvalidInputError(f"{owner}.ema_decay must be below 1, got {self.ema_decay!r}.")
-
-    def validate_architecture(self):
-        super().validate_architecture()
-        self.check_values()
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:

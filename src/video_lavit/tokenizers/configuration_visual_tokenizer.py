@@ -10,12 +10,18 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from ..checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
+from ..checks import (
+    CheckedConfigMixin,
+    check_heads,
+    check_non_negative_numbers,
+    check_positive_ints,
+    check_positive_numbers,
+)
 from ..errors import InvalidInputError
 
 
 @strict
-class VideoLaVITVisualTokenizerConfig(PreTrainedConfig):
+class VideoLaVITVisualTokenizerConfig(CheckedConfigMixin, PreTrainedConfig):
     r"""
     Configuration of [`VideoLaVITVisualTokenizer`]: a frozen EVA-CLIP ViT, a token predictor that keeps a dynamic
     number (up to 256) of the 16 x 16 patch tokens, a token merger that folds the dropped tokens into the kept ones,
@@ -80,10 +86,6 @@ class VideoLaVITVisualTokenizerConfig(PreTrainedConfig):
     commitment_weight: float = 0.25
     initializer_range: float = 0.02
 
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
-        self.check_values()
-
     def check_values(self) -> None:
         """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
         owner = type(self).__name__
@@ -132,17 +134,13 @@ class VideoLaVITVisualTokenizerConfig(PreTrainedConfig):
                 f"{owner}.vision_hidden_size must be even: the token predictor splits it in local and global halves."
             )
 
-    def validate_architecture(self):
-        super().validate_architecture()
-        self.check_values()
-
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
 
 
 @strict
-class VideoLaVITVisualTokenDecoderConfig(PreTrainedConfig):
+class VideoLaVITVisualTokenDecoderConfig(CheckedConfigMixin, PreTrainedConfig):
     r"""
     Configuration of [`VideoLaVITVisualTokenDecoder`]: keyframe code indices -> the text-encoder-like conditioning
     of an SDXL-architecture UNet (`prompt_embeds` and `pooled_prompt_embeds`).
@@ -194,7 +192,6 @@ class VideoLaVITVisualTokenDecoderConfig(PreTrainedConfig):
         ):
             self.prompt_embed_dims = [int(dim) for dim in self.prompt_embed_dims]
         super().__post_init__(**kwargs)
-        self.check_values()
 
     def check_values(self) -> None:
         """Raise `InvalidInputError` for settings the model cannot be built with (run when the config is made)."""
@@ -223,10 +220,6 @@ class VideoLaVITVisualTokenDecoderConfig(PreTrainedConfig):
         check_heads(
             owner, "output_hidden_size", self.output_hidden_size, "num_attention_heads", self.num_attention_heads
         )
-
-    def validate_architecture(self):
-        super().validate_architecture()
-        self.check_values()
 
     @property
     def prompt_embed_dim(self) -> int:
