@@ -440,7 +440,7 @@ def test_images_are_read_from_local_files_only(processor, tmp_path):
         server.shutdown()
         server.server_close()
     assert requests == []
-    with pytest.raises(InvalidInputError, match="no such image file"):
+    with pytest.raises(InvalidInputError, match="missing.png: no such file"):
         processor(text="<image>", images=str(tmp_path / "missing.png"))
     (tmp_path / "fake.png").write_text("not an image")
     with pytest.raises(InvalidInputError, match="not a readable image"):
@@ -452,3 +452,9 @@ def test_images_are_read_from_local_files_only(processor, tmp_path):
         processor(text="<image>", images=np.full((8, 8, 3), np.nan, dtype=np.float32))
     Image.new("RGB", (12, 10), (1, 2, 3)).save(tmp_path / "ok.png")
     assert processor(text="<image>", images=str(tmp_path / "ok.png"))["pixel_values"].shape == (1, 3, 224, 224)
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    assert processor(text="<image>", images=rgba)["pixel_values"].shape == (1, 3, 224, 224)
+    audio = [{"role": "user", "content": [{"type": "audio", "url": url}, {"type": "text", "text": "Q"}]}]
+    with pytest.raises(InvalidInputError, match="no audio"):
+        processor.apply_chat_template(audio, tokenize=True, return_dict=True)
+    assert requests == []

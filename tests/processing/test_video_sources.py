@@ -232,10 +232,38 @@ def sparse_video(path, last_time: float, size=(1920, 1080)) -> str:
 def test_sparse_timestamp_bomb_is_refused_at_once(tmp_path):
     path = sparse_video(tmp_path / "bomb.mkv", 3 * 3600 + 59 * 60)
     rejected(VideoTooLongError, "bomb.mkv", "header declares 3 h 59 min", "max_duration", video=path)
-    # Without the limit, the 4-hour gap between the two frames is refused before a single repeat is encoded.
-    rejected(VideoDecodeError, "bomb.mkv", "timestamps jump", video=path, max_duration=None)
-    # Within the limit too.
-    rejected(VideoDecodeError, "timestamps jump", video=sparse_video(tmp_path / "gap.mkv", 2 * 3600))
+    rejected(VideoTooLongError, "bomb.mkv", "max_duration=60", video=path, max_duration=60)
+    # Where no length is declared (MPEG-TS), a gap of hours between two frames is a damaged timestamp.
+    with av.open(path) as source, av.open(str(tmp_path / "bomb.ts"), "w", format="mpegts") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.size:
+                packet.stream = stream
+                target.mux(packet)
+    rejected(VideoDecodeError, "bomb.ts", "timestamps jump", video=str(tmp_path / "bomb.ts"), max_duration=None)
+
+
+def test_recordings_joined_end_to_end_are_read_as_the_command_line_reads_them(tmp_path):
+    """`cat a.ts b.ts`: the continuity counters break at the seam and the clock restarts; both halves are kept."""
+    path = tmp_path / "joined.ts"
+    path.write_bytes(ts_segment(5.0) + ts_segment(5.0, shift=3))
+    output = tmp_path / "reference.m4v"
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(path)]
+    command += ["-filter:v", "fps=6", "-b:v", "8000k", "-c:v", "mpeg4", "-f", "rawvideo", str(output)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    with av.open(str(output), format="m4v") as container:
+        reference_frames = sum(1 for _ in container.decode(video=0))
+    with VideoClipReader(str(path), max_clips=None) as reader:
+        assert reader.info.num_frames == reference_frames >= 59
+    # A packet lost in the middle of one recording (no jump of the clock after it) is still damage.
+    data = ts_segment(5.0)
+    video_packets = [
+        start for start in range(0, len(data), 188) if ((data[start + 1] & 0x1F) << 8 | data[start + 2]) == 0x100
+    ]
+    lost = video_packets[len(video_packets) // 2]
+    damaged = tmp_path / "lost_packet.ts"
+    damaged.write_bytes(data[:lost] + data[lost + 188 :])
+    rejected(VideoDecodeError, "lost_packet.ts", "incomplete or damaged", video=str(damaged))
 
 
 def test_max_duration_bounds_long_videos(tmp_path):
@@ -313,8 +341,9 @@ def small_temporary_folder(tmp_path, monkeypatch):
 
 
 def test_no_room_in_the_temporary_folder_is_reported_before_any_work(tmp_path, small_temporary_folder):
-    path = tiny_video(tmp_path / "long.mp4", seconds=60)  # 60 MB of 8 Mb/s re-encoding, by its declared length
-    message = rejected(OutputError, "long.mp4", "temporary space", str(small_temporary_folder), "TMPDIR", video=path)
+    # 1000 s of 720p, at least 170 MB of MPEG-4 by its declared length (two frames here, so it is quick to make).
+    path = sparse_video(tmp_path / "long.mkv", 1000, size=(1280, 720))
+    message = rejected(OutputError, "long.mkv", "temporary space", str(small_temporary_folder), "TMPDIR", video=path)
     assert "free" in message
     with VideoClipReader(tiny_video(tmp_path / "short.mp4", seconds=2)) as reader:  # 2 MB fits
         assert len(list(reader)) == 1

@@ -52,6 +52,7 @@ from ..errors import InvalidInputError
 from ..tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
 from .tokenization_video_lavit import layout_from_tokenizer
 from .video_processing_video_lavit import VideoLaVITVideoProcessor
+from .video_sources import open_regular_file
 
 DEFAULT_SYSTEM_PROMPT = (
     "A chat between a curious user and an artificial intelligence assistant. "
@@ -102,7 +103,22 @@ _PLACEHOLDER_PATTERN = re.compile(f"({re.escape(IMAGE_PLACEHOLDER)}|{re.escape(V
 _MARK_START, _MARK_END = mark_control_tokens("x", re.compile("x")).split("x")
 _MARKED_PATTERN = f"{re.escape(_MARK_START)}(.*?){re.escape(_MARK_END)}|[{re.escape(_MARK_START + _MARK_END)}]"
 # Image files read from paths, by PIL format name; nothing else is decoded (no EPS through Ghostscript, ...).
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+IMAGE_FORMATS = (
+    "PNG",
+    "JPEG",
+    "MPO",
+    "WEBP",
+    "GIF",
+    "BMP",
+    "TIFF",
+    "PPM",
+    "AVIF",
+    "ICO",
+    "TGA",
+    "JPEG2000",
+    "PSD",
+    "QOI",
+)
 _URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//|[^\\/])")
 
 
@@ -289,6 +305,9 @@ class VideoLaVITProcessor(ProcessorMixin):
         the processor. (A string returned with `tokenize=False` holds the markers only around such strings, where
         it matters; `sanitize_control_tokens=False` renders without them.)
         """
+        if kwargs.get("load_audio_from_video") or _has_audio_parts(conversation):
+            # transformers would load (and download) the audio before this processor could refuse it.
+            raise InvalidInputError("Video-LaVIT takes no audio; remove the audio parts of the conversation.")
         if kwargs.pop("sanitize_control_tokens", None) is not False:
             conversation = self._mark_user_control_strings(conversation)
         return super().apply_chat_template(conversation, chat_template, **kwargs)
@@ -427,6 +446,19 @@ class VideoLaVITProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", "keyframe_pixel_values", "motion_vectors", "num_clips", "pixel_values"]
 
 
+def _has_audio_parts(conversation) -> bool:
+    messages = conversation
+    if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], (list, tuple)):
+        messages = [message for chat in conversation for message in chat]
+    for message in messages if isinstance(messages, (list, tuple)) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+            isinstance(part, dict) and part.get("type") == "audio" for part in content
+        ):
+            return True
+    return False
+
+
 def _as_list(inputs, name: str) -> list:
     """One input or a list of inputs (a list of per-prompt lists is flattened) -> a list."""
     if inputs is None:
@@ -444,29 +476,30 @@ def _as_list(inputs, name: str) -> list:
 def load_image_file(path: str | os.PathLike) -> Image.Image:
     """Read a local image file as RGB (EXIF orientation applied), with the package's errors.
 
-    Only the formats of `IMAGE_FORMATS` are decoded; URLs, `data:` URIs and base64 strings are refused (nothing is
-    downloaded), and so are images PIL considers decompression bombs.
+    Only the formats of `IMAGE_FORMATS` are decoded (none of them runs an external program, as PIL's EPS reader
+    runs Ghostscript); URLs, `data:` URIs and base64 strings are refused (nothing is downloaded), and so are images
+    PIL considers decompression bombs.
     """
     name = os.fsdecode(os.fspath(path))
-    if not os.path.exists(name):
-        if _URL_PATTERN.match(name) or len(name) > 4096:
-            raise InvalidInputError(
-                f"{name[:80]}: is a URL or encoded data, and images are read from local files only (nothing is "
-                "downloaded or decoded from text); save the image to a file and pass its path, or pass a PIL image."
-            )
-        raise InvalidInputError(f"{name}: no such image file; check the path.")
-    if not os.path.isfile(name):
-        raise InvalidInputError(f"{name}: is not a regular file; pass an image file.")
-    try:
-        with open(name, "rb") as file:
-            image = Image.open(file, formats=IMAGE_FORMATS)
-            image.load()
-    except Image.DecompressionBombError as error:
-        raise InvalidInputError(f"{name}: the image is too large to decode safely ({error}); downscale it.") from error
-    except (OSError, SyntaxError, ValueError) as error:
+    if not os.path.lexists(name) and (_URL_PATTERN.match(name) or len(name) > 4096):
         raise InvalidInputError(
-            f"{name}: not a readable image ({error}); pass a PNG, JPEG, WebP, GIF, BMP or TIFF file."
-        ) from error
+            f"{name[:80]}: is a URL or encoded data, and images are read from local files only (nothing is "
+            "downloaded or decoded from text); save the image to a file and pass its path, or pass a PIL image."
+        )
+    Image.init()  # registers every format PIL has, so that the available ones can be named
+    formats = [format_name for format_name in IMAGE_FORMATS if format_name in Image.OPEN]
+    with open_regular_file(name, InvalidInputError, "image") as file:
+        try:
+            image = Image.open(file, formats=formats)
+            image.load()
+        except Image.DecompressionBombError as error:
+            raise InvalidInputError(
+                f"{name}: the image is too large to decode safely ({error}); downscale it."
+            ) from error
+        except (OSError, SyntaxError, ValueError) as error:
+            raise InvalidInputError(
+                f"{name}: not a readable image ({error}); pass a PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF file."
+            ) from error
     return ImageOps.exif_transpose(image).convert("RGB")
 
 
@@ -479,10 +512,14 @@ def _as_images(images) -> list:
     ]
     for image in image_list:
         if isinstance(image, np.ndarray):
-            if image.ndim not in (2, 3) or image.dtype != np.uint8 or (image.ndim == 3 and image.shape[-1] != 3):
+            if (
+                image.ndim not in (2, 3)
+                or image.dtype != np.uint8
+                or (image.ndim == 3 and image.shape[-1] not in (3, 4))
+            ):
                 raise InvalidInputError(
-                    f"image arrays must be uint8 [H, W, 3] RGB (or [H, W] grey), got {image.dtype} of shape "
-                    f"{tuple(image.shape)}; convert with (array * 255).round().clip(0, 255).astype(np.uint8)."
+                    f"image arrays must be uint8 [H, W, 3] RGB, [H, W, 4] RGBA or [H, W] grey, got {image.dtype} of "
+                    f"shape {tuple(image.shape)}; convert with (array * 255).round().clip(0, 255).astype(np.uint8)."
                 )
             if 0 in image.shape:
                 raise InvalidInputError(f"an image array of shape {tuple(image.shape)} has no pixels.")

@@ -11,8 +11,13 @@ file, where the damage is and what to do:
 - a video track whose packets stop more than a second short of the duration its header declares (Matroska/WebM
   `DURATION` tags, which FFmpeg and mkvmerge write; AVI frame counts): the end was cut off, or the demuxer lost
   the rest of the file after damage in the middle;
-- consecutive frames more than 10 minutes apart (after the command line's timestamp corrections): a damaged
-  timestamp or frame rate, which the `fps` filter would fill with hours of repeated frames.
+- consecutive frames more than 10 minutes apart (or twice the length the header declares, if that is longer), or
+  timestamps spread so thinly (a damaged frame rate in a header) that the `fps` filter would repeat each frame
+  thousands of times, after the command line's timestamp corrections: the re-encoding would take hours.
+
+In formats that allow timestamp discontinuities (MPEG-TS/PS, ...), a packet flagged corrupt right before the clock
+jumps is the seam of two recordings joined end to end (`cat a.ts b.ts`: the continuity counters restart there), not
+damage; it is accepted, as ffmpeg's command line accepts it.
 Damage that leaves the bitstream decodable without an error (e.g. a few garbled bytes inside a CABAC-coded H.264
 slice or in an MPEG-4 frame, a cut at a packet boundary of an MPEG-TS file, the last second of a Matroska file) cannot
 be told from a valid stream and is not detected. Truncated MP4/MOV files are found before decoding
@@ -34,9 +39,19 @@ TRUNCATION_TOLERANCE_SECONDS = 1.0
 # its error resilience) flags valid frames of slice-threaded MPEG-4 as damaged, so there the flag is ignored and only
 # decoder errors count.
 CORRUPT_FLAG_CODECS = frozenset({"h264", "hevc"})
-# Consecutive frames further apart than this mean a damaged timestamp: the `fps` filter would fill the gap with
-# hours of repeated frames.
+# Consecutive frames further apart than this (or than twice the declared length, if that is longer) mean a damaged
+# timestamp: the `fps` filter would fill the gap with hours of repeated frames.
 MAX_FRAME_GAP_SECONDS = 600.0
+# A timestamp that moves back by more than this, or forward by more than this, marks a discontinuity (as the
+# command line's -dts_delta_threshold and its 0.1 s backwards tolerance).
+# A damaged frame rate in a header (e.g. an AVI whose frames each "last" days) makes the `fps` filter repeat every
+# frame millions of times: beyond the first four hours' worth of output, the re-encoding may make at most this many
+# frames per decoded source frame (this matters when `max_duration` is lifted).
+MAX_OUTPUT_FRAMES_PER_SOURCE_FRAME = 1000
+FREE_OUTPUT_SECONDS = 4 * 3600
+_SEAM_FORWARD_SECONDS = 10.0
+_SEAM_BACKWARD_SECONDS = 0.1
+_TS_DISCONT = av.format.Flags.ts_discont.value
 ADVICE = "Re-download or re-export the video (or re-encode what is readable with ffmpeg first)."
 
 
@@ -60,9 +75,22 @@ class StreamDamageCheck:
     Only reads flags and timestamps, so the frames that come out are exactly those of `container.decode(stream)`.
     """
 
-    def __init__(self, name: str, stream: av.video.stream.VideoStream):
+    def __init__(
+        self,
+        name: str,
+        stream: av.video.stream.VideoStream,
+        declared_seconds: float | None = None,
+        output_fps: int | None = None,
+    ):
         self.name = name
         self.stream = stream
+        self.output_fps = output_fps
+        self.first_frame_time: float | None = None
+        self.max_frame_gap = max(MAX_FRAME_GAP_SECONDS, 2 * (declared_seconds or 0.0))
+        self.discontinuous = bool(stream.container.format.flags & _TS_DISCONT)
+        # A corrupt packet of a discontinuous format waits for the next one: a seam if the clock jumps there.
+        self.pending_corruption: VideoDecodeError | None = None
+        self.pending_time: float | None = None
         self.trust_corrupt_flag = stream.codec_context.name in CORRUPT_FLAG_CODECS
         self.packets = 0
         self.data_packets = 0
@@ -103,15 +131,28 @@ class StreamDamageCheck:
         return frames
 
     def check_frame_time(self, time: float) -> None:
-        """Refuse a frame `time` seconds into the video that lies far beyond the one before it (a damaged
-        timestamp or frame rate, which the `fps` filter would fill with hours of repeated frames)."""
-        if self.frame_time is not None and time - self.frame_time > MAX_FRAME_GAP_SECONDS:
+        """Refuse a frame `time` seconds into the video that lies far beyond the one before it, or that would make
+        the `fps` filter repeat each frame thousands of times (a damaged timestamp or frame rate)."""
+        if self.frame_time is not None and time - self.frame_time > self.max_frame_gap:
             raise VideoDecodeError(
                 f"{self.name}: the timestamps jump from {self.frame_time:.2f} s to {time:.2f} s between two video "
                 f"frames ({self.where()}): the frame rate or a timestamp in the file is damaged, and the re-encoding "
                 "would repeat one frame for the whole gap. Re-download the video, or re-encode it with ffmpeg at a "
                 "fixed frame rate first (e.g. ffmpeg -i IN -r 25 -c:v libx264 OUT.mp4)."
             )
+        if self.first_frame_time is None:
+            self.first_frame_time = time
+        if self.output_fps:
+            output_frames = (time - self.first_frame_time) * self.output_fps
+            budget = max(FREE_OUTPUT_SECONDS * self.output_fps, MAX_OUTPUT_FRAMES_PER_SOURCE_FRAME * self.frames)
+            if output_frames > budget:
+                raise VideoDecodeError(
+                    f"{self.name}: its timestamps spread {self.frames} frames over {time - self.first_frame_time:.0f} "
+                    f"s ({self.where()}), which would repeat each frame about {output_frames / self.frames:.0f} "
+                    f"times at {self.output_fps} fps: the frame rate or a timestamp in the file is damaged. "
+                    "Re-download the video, or re-encode it with ffmpeg at a fixed frame rate first (e.g. ffmpeg -i "
+                    "IN -r 25 -c:v libx264 OUT.mp4)."
+                )
         self.frame_time = time
 
     def _check_packet(self, packet: av.Packet) -> None:
@@ -120,17 +161,30 @@ class StreamDamageCheck:
         self.position = packet.pos if packet.pos is not None and packet.pos >= 0 else None
         if self.positions is not None:
             self.positions.add(self.position)
-        timestamp = packet.pts if packet.pts is not None else packet.dts
         time_base = packet.time_base or self.stream.time_base
+        decoding = packet.dts if packet.dts is not None else packet.pts
+        decoding_time = float(decoding * time_base) if decoding is not None and time_base else None
+        if self.pending_corruption is not None:
+            seam = decoding_time is not None and (
+                decoding_time < self.pending_time - _SEAM_BACKWARD_SECONDS
+                or decoding_time > self.pending_time + _SEAM_FORWARD_SECONDS
+            )
+            if not seam:
+                raise self.pending_corruption
+            self.pending_corruption = None
+        timestamp = packet.pts if packet.pts is not None else packet.dts
         if timestamp is not None and time_base:
             self.time = float(timestamp * time_base)
             end = float((timestamp + max(packet.duration or 0, 0)) * time_base)
             self.end_time = end if self.end_time is None else max(self.end_time, end)
         if packet.is_corrupt:
-            raise VideoDecodeError(
+            error = VideoDecodeError(
                 f"{self.name}: video packet {self.packets - 1} {self.where()} is incomplete or damaged (the demuxer "
                 f"flagged it as corrupt; a truncated file ends like this). {ADVICE}"
             )
+            if not (self.discontinuous and decoding_time is not None):
+                raise error
+            self.pending_corruption, self.pending_time = error, decoding_time
 
     def where(self) -> str:
         """Where the last packet read lies, for messages."""
@@ -153,6 +207,8 @@ class StreamDamageCheck:
     def finish(self) -> None:
         """After the last packet: packets the file's index lists but the demuxer never returned were lost to damage,
         and a track whose packets stop well short of its declared duration lost its end."""
+        if self.pending_corruption is not None:  # the last packet was corrupt: a truncated file
+            raise self.pending_corruption
         if self.stream.container.format.name == "avi":
             # An AVI's idx1 lists every non-empty chunk; after damage the demuxer resynchronises and skips some.
             indexed = [entry for entry in self.stream.index_entries if entry.size > 0]

@@ -4,7 +4,8 @@ The reference re-encodes with ffmpeg's command line, whose timestamps are not th
 restated (fftools' demuxer and decoder, default options), and what `CommandLineTimeline` reproduces with PyAV's
 packets and frames:
 
-1. Every timestamp is shifted by the file's start time, so the video starts at 0.
+1. Every timestamp is shifted by the file's start time, so the video starts at 0 (in formats with timestamp
+   discontinuities, the start time of the streams read: the video's, not an earlier audio stream's).
 2. Formats that allow timestamp discontinuities (FFmpeg's `AVFMT_TS_DISCONT`: MPEG-TS/PS, Ogg, raw MPEG-4, FLV
    streams): the next packet's DTS is predicted from the last one (plus its duration, or one frame). A packet more
    than 10 s from the prediction (`-dts_delta_threshold`), or more than 0.1 s before the last DTS, shifts itself and
@@ -54,6 +55,9 @@ class CommandLineTimeline:
         self.time_base = stream.time_base or Fraction(1, 90_000)
         self.discontinuous = bool(container.format.flags & _TS_DISCONT)
         self.start_shift = -int(container.start_time) if container.start_time is not None else 0
+        if self.discontinuous and container.start_time is not None and stream.start_time is not None:
+            # The command line corrects these formats' start time to the streams it reads: here the video alone.
+            self.start_shift = -_round(stream.start_time * Fraction(self.time_base) * MICROSECONDS)
         rate = stream.codec_context.framerate or stream.average_rate or stream.guessed_rate or Fraction(25)
         self.frame_duration = _round(MICROSECONDS / Fraction(rate))
         average_rate = stream.average_rate

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from huggingface_hub.utils import tqdm
 
-from ..errors import InvalidInputError, OutputError, UnsupportedVideoError, VideoDecodeError
+from ..errors import InvalidInputError, OutputError, UnsupportedVideoError, VideoDecodeError, VideoLaVITError
 from .clip_sampling import select_clip_starts
 from .motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD, clip_motion_grid, pool_frame_motion_vectors
 from .stream_checks import ADVICE, CORRUPT_FLAG_CODECS, StreamDamageCheck, reason
@@ -285,6 +285,7 @@ def _gigabytes(size: int) -> str:
     return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
 
 
+_TS_DISCONT = av.format.Flags.ts_discont.value
 _ATTACHED_PIC = av.stream.Disposition.attached_pic
 _DEFAULT_DISPOSITION = av.stream.Disposition.default
 
@@ -313,7 +314,13 @@ def _video_stream(container: av.container.InputContainer, name: str) -> av.video
 
 
 def _declared_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
-    """The length the header declares (the longer of the container's and the stream's), or None."""
+    """The length the header declares (the longer of the container's and the stream's), or None.
+
+    None for formats that allow timestamp discontinuities (MPEG-TS/PS, ...): FFmpeg estimates their length from the
+    first and last timestamps, which a clock that jumps makes meaningless (the timeline is checked as it is read).
+    """
+    if container.format.flags & _TS_DISCONT:
+        return None
     candidates = []
     if container.duration is not None and container.duration > 0:
         candidates.append(container.duration / av.time_base)
@@ -419,6 +426,15 @@ class VideoClipReader:
                 f"{self.name}: reading the video failed ({reason(error)}); the file is damaged or not a supported "
                 "video."
             ) from error
+        except OSError as error:
+            self.close()
+            if isinstance(error, VideoLaVITError):
+                raise
+            # A file object's read failed (a disk or network error): PyAV passes Python's error through.
+            raise VideoDecodeError(
+                f"{self.name}: reading the file failed ({reason(error)}); check that it can be read completely "
+                "(the disk, network share or stream broke off)."
+            ) from error
         except BaseException:
             self.close()
             raise
@@ -457,14 +473,18 @@ class VideoClipReader:
             total=total, unit="frame", desc=os.path.basename(self.name)[:40], disable=not progress, leave=False
         )
 
-    def _expected_bytes(self, container, stream, bit_rate: int) -> int | None:
-        """Size of the re-encoded stream from the declared length (bounded by `max_duration`), if declared."""
-        seconds = _declared_seconds(container, stream)
+    def _expected_bytes(self, seconds: float | None, width: int, height: int, fps: int, bit_rate: int) -> int | None:
+        """A low estimate of the re-encoded stream's size from the declared length (bounded by `max_duration`).
+
+        The MPEG-4 encoder rarely reaches `bit_rate` at 6 fps; a quarter of a bit per pixel is below what it uses for
+        most videos, so the check up front only refuses videos that clearly cannot fit (the free space is checked
+        again while writing).
+        """
         if seconds is None:
             return None
         if self.max_duration is not None:
             seconds = min(seconds, self.max_duration)
-        return int(seconds * bit_rate / 8)
+        return int(seconds * min(bit_rate, width * height * fps / 4) / 8)
 
     def _transcode(self, container, stream, fps, bit_rate, encoder_threads, progress):
         stream.thread_type = "AUTO"
@@ -477,7 +497,7 @@ class VideoClipReader:
         encoded = 0
         decoded = 0
         first_shape = None
-        expected_bytes = self._expected_bytes(container, stream, bit_rate)
+        declared = _declared_seconds(container, stream)
 
         def encode(frame):
             nonlocal encoder, spool, encoded
@@ -490,6 +510,7 @@ class VideoClipReader:
                 encoder.framerate = frame_rate
                 encoder.thread_type = "SLICE"
                 encoder.thread_count = encoder_threads
+                expected_bytes = self._expected_bytes(declared, frame.width, frame.height, fps, bit_rate)
                 spool = _PacketSpool(
                     self.name, "mpeg4", width=frame.width, height=frame.height, expected_bytes=expected_bytes
                 )
@@ -497,7 +518,7 @@ class VideoClipReader:
             for packet in packets:
                 spool.append(packet)
 
-        check = StreamDamageCheck(self.name, stream)
+        check = StreamDamageCheck(self.name, stream, declared, output_fps=fps)
         try:
             with self._progress_bar(stream, progress) as bar:
                 for source_packet in check.demux(container):
@@ -620,7 +641,7 @@ class VideoClipReader:
         timeline = CommandLineTimeline(container, stream)
         time_base = Fraction(timeline.time_base)
         first_time = None
-        check = StreamDamageCheck(self.name, stream)
+        check = StreamDamageCheck(self.name, stream, _declared_seconds(container, stream))
         try:
             with self._progress_bar(stream, progress) as bar:
                 for packet in check.demux(container):

@@ -72,35 +72,46 @@ def describe_video_input(video: VideoInput) -> str:
     return str(getattr(video, "name", None) or f"<{type(video).__name__}>")
 
 
-def _path_source(path: str) -> BinaryIO:
+def open_regular_file(path: str, error_class: type[Exception] = VideoDecodeError, kind: str = "video") -> BinaryIO:
+    """Open `path` for binary reading if it is a non-empty regular file, else raise `error_class` saying why.
+
+    The file is opened before it is inspected (non-blocking, so a FIFO cannot stall the open), so what is checked is
+    what is read, even if the path is replaced in between.
+    """
     if not path:
-        raise VideoDecodeError("an empty path was given; pass the path of a video file.")
+        raise error_class(f"an empty path was given; pass the path of a {kind} file.")
     try:
-        info = os.stat(path)
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         if _URL_PATTERN.match(path):
-            raise VideoDecodeError(
-                f"{path}: is a URL, and videos are read from local files only (nothing is downloaded); download it "
+            raise error_class(
+                f"{path}: is a URL, and {kind}s are read from local files only (nothing is downloaded); download it "
                 "first and pass the file's path."
             ) from None
-        raise VideoDecodeError(f"{path}: no such file; check the path.") from None
+        raise error_class(f"{path}: no such file; check the path.") from None
+    except IsADirectoryError:
+        raise error_class(f"{path}: is a directory; pass a {kind} file.") from None
     except OSError as error:
-        raise VideoDecodeError(f"{path}: cannot be read ({error.strerror or error}); check the path.") from error
-    if stat.S_ISDIR(info.st_mode):
-        raise VideoDecodeError(f"{path}: is a directory; pass a video file.")
-    if not stat.S_ISREG(info.st_mode):
-        raise VideoDecodeError(
-            f"{path}: is not a regular file (a pipe, device or socket); pass a video file, or open the stream "
-            "yourself and pass the binary file object."
-        )
-    if info.st_size == 0:
-        raise VideoDecodeError(f"{path}: the file is empty; re-download or re-export the video.")
-    try:
-        return open(path, "rb")  # noqa: SIM115 - closed by `open_video_container`
-    except OSError as error:
-        raise VideoDecodeError(
-            f"{path}: could not be read ({error.strerror or error}); check the file's permissions."
+        raise error_class(
+            f"{path}: cannot be read ({error.strerror or error}); check the path and the file's permissions."
         ) from error
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise error_class(f"{path}: is a directory; pass a {kind} file.")
+        if not stat.S_ISREG(info.st_mode):
+            raise error_class(
+                f"{path}: is not a regular file (a pipe, device or socket); pass a {kind} file, or open the stream "
+                "yourself and pass the binary file object."
+            )
+        if info.st_size == 0:
+            raise error_class(f"{path}: the file is empty; re-download or re-export the {kind}.")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _source(video: VideoInput, name: str) -> tuple[BinaryIO, bool]:
@@ -118,7 +129,7 @@ def _source(video: VideoInput, name: str) -> tuple[BinaryIO, bool]:
         else:
             raise VideoDecodeError(f"{name}: the video row has neither 'bytes' nor 'path'; pass a file or its bytes.")
     if isinstance(video, (str, os.PathLike)):
-        return _path_source(os.fsdecode(os.fspath(video))), True
+        return open_regular_file(os.fsdecode(os.fspath(video))), True
     if isinstance(video, (bytes, bytearray)):
         if len(video) == 0:
             raise VideoDecodeError(f"{name}: no bytes were given; pass a non-empty video.")
@@ -275,5 +286,6 @@ __all__ = [
     "VideoInput",
     "check_iso_bmff_boxes",
     "describe_video_input",
+    "open_regular_file",
     "open_video_container",
 ]
