@@ -144,6 +144,12 @@ def test_a_corpus_with_one_broken_video_writes_all_the_others(tmp_path, capsys):
     assert not [name for name in os.listdir(output) if name.startswith(".")]  # no half-written file
 
 
+def umask() -> int:
+    from video_lavit.files import current_umask
+
+    return current_umask()
+
+
 def test_finished_videos_are_kept_and_skipped(tmp_path, capsys):
     first, second = tiny(tmp_path / "a" / "same.mp4"), tiny(tmp_path / "b" / "same.mp4", seed=1)
     output = tmp_path / "out"
@@ -156,12 +162,22 @@ def test_finished_videos_are_kept_and_skipped(tmp_path, capsys):
     assert main(["tokenize", "-q", "--overwrite", "-o", str(output), second]) == 0
     with safe_open(output / "same.safetensors", "pt") as handle:
         assert handle.metadata()["source"] == second
-        assert json.loads(handle.metadata()["options"]) == {}
+        assert json.loads(handle.metadata()["settings"])["reader"]["max_clips"] == 16
+    assert main(["tokenize", "-q", "--max-clips", "16", "-o", str(output), second]) == 0  # the default, spelt out
     assert main(["tokenize", "-q", "--max-clips", "1", "-o", str(output), second]) == 1  # other settings
     assert "made with other settings" in capsys.readouterr().err
     assert main(["tokenize", "-q", "--max-clips", "1", "--overwrite", "-o", str(output), second]) == 0
     with safe_open(output / "same.safetensors", "pt") as handle:
-        assert json.loads(handle.metadata()["options"]) == {"max_clips": 1}
+        assert json.loads(handle.metadata()["settings"])["reader"]["max_clips"] == 1
+    # The same video under another spelling of its path is the same video.
+    relative = os.path.relpath(second)
+    assert main(["tokenize", "-q", "--max-clips", "1", "-o", str(output), relative]) == 0
+    # Files left by a killed run are cleaned up; a missing contact sheet is made again.
+    (output / ".same.safetensors.partial-abc").write_bytes(b"x")
+    os.unlink(output / "same.png")
+    assert main(["tokenize", "-q", "--max-clips", "1", "-o", str(output), second]) == 0
+    assert sorted(os.listdir(output)) == ["same.png", "same.safetensors"]
+    assert oct(os.stat(output / "same.safetensors").st_mode & 0o777) == oct(0o666 & ~umask())
 
 
 def mount_tmpfs(folder, options):

@@ -203,26 +203,22 @@ def run_convert_detokenizer(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from PIL import Image
-
     from .pipelines.generation import VideoLaVITGenerator
+    from .processing.processing_video_lavit import load_image_file
 
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
     detokenizer_kwargs = dict(height=args.height, width=args.width, num_inference_steps=args.steps)
     try:
+        image = load_image_file(args.image) if args.image else None  # before the models: bad input fails fast
+        if image is not None and args.clips != 1:
+            raise VideoLaVITError("image-to-video makes one clip; drop --clips or leave out --image")
+        if image is None and not args.prompt:
+            raise VideoLaVITError("give a text prompt, or --image for image-to-video")
         generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=args.device)
         generator.detokenizer.set_progress_bar_config(disable=args.quiet)
-        if args.image:
-            try:
-                image = Image.open(args.image).convert("RGB")
-            except OSError as error:
-                raise VideoLaVITError(f"{args.image}: cannot read the image ({error}); pass a PNG or JPEG") from error
-            if args.clips != 1:
-                raise VideoLaVITError("image-to-video makes one clip; drop --clips or leave out --image")
+        if image is not None:
             output = generator.image_to_video(image, args.prompt or "", seed=args.seed, **detokenizer_kwargs)
         else:
-            if not args.prompt:
-                raise VideoLaVITError("give a text prompt, or --image for image-to-video")
             output = generator.text_to_video(
                 args.prompt,
                 num_clips=args.clips,
@@ -387,12 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="video_lavit.mp4", help="video file to write (default %(default)s)"
     )
     generate.add_argument("--image", help="image-to-video: the first keyframe")
-    generate.add_argument("--clips", type=int, default=1, help="clips of 24 frames (text-to-video; default 1)")
-    generate.add_argument("--height", type=int, default=320, help="multiple of 64 (default %(default)s)")
-    generate.add_argument("--width", type=int, default=512, help="multiple of 64 (default %(default)s)")
-    generate.add_argument("--steps", type=int, default=25, help="video denoising steps (default %(default)s)")
-    generate.add_argument("--keyframe-steps", type=int, default=50, help="keyframe denoising steps (default 50)")
-    generate.add_argument("--fps", type=int, default=6, help="frame rate of the file (default %(default)s)")
+    generate.add_argument(
+        "--clips", type=_positive_int, default=1, help="clips of 24 frames (text-to-video; default 1)"
+    )
+    generate.add_argument("--height", type=_positive_int, default=320, help="multiple of 64 (default %(default)s)")
+    generate.add_argument("--width", type=_positive_int, default=512, help="multiple of 64 (default %(default)s)")
+    generate.add_argument(
+        "--steps", type=_positive_int, default=25, help="video denoising steps (default %(default)s)"
+    )
+    generate.add_argument(
+        "--keyframe-steps", type=_positive_int, default=50, help="keyframe denoising steps (default 50)"
+    )
+    generate.add_argument("--fps", type=_positive_int, default=6, help="frame rate of the file (default %(default)s)")
     generate.add_argument("--seed", type=int, help="makes the result reproducible")
     generate.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     generate.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")

@@ -167,7 +167,9 @@ class StrictModelMixin:
         name = os.fspath(pretrained_model_name_or_path)
         subfolder = kwargs.get("subfolder")
         folder = os.path.join(name, subfolder) if subfolder else name
-        check_local_folder(folder, cls.__name__)
+        check_local_folder(name, cls.__name__)  # a Hub id with a subfolder is left to diffusers
+        if subfolder and os.path.isdir(name):
+            check_local_folder(folder, cls.__name__)
         meta_model = None
         if os.path.isdir(folder) and kwargs.get("device_map") is None:
             with torch.device("meta"):

@@ -50,6 +50,9 @@ def test_a_folder_with_other_files_is_never_emptied(tmp_path):
     assert sorted(os.listdir(target)) == ["config.json", "model.safetensors"]
     assert VideoLaVITMotionTokenizer.from_pretrained(target).config.num_attention_heads == 2
     assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []  # nothing left beside it
+    from video_lavit.files import current_umask
+
+    assert os.stat(target).st_mode & 0o777 == 0o777 & ~current_umask()  # an ordinary folder, not a private one
 
 
 def test_the_source_is_never_the_target(tmp_path):

@@ -384,9 +384,14 @@ def test_prompts_the_model_cannot_read_are_refused(understanding, generation):
         understanding(input_ids=torch.tensor([[1, 10**6]]))
     with pytest.raises(InvalidInputError, match="integer token ids"):
         understanding(input_ids=torch.tensor([[1.0, 2.0]]))
-    # Generation that would run past the positions stops with the same error.
-    with pytest.raises(InvalidInputError, match="positions"):
-        understanding.generate(input_ids=torch.full((1, limit - 1), 5), max_new_tokens=4, do_sample=False)
+    # Generation that would run past the positions stops when they are full.
+    output = understanding.generate(
+        input_ids=torch.full((1, limit - 3), 5), max_new_tokens=10, min_new_tokens=10, do_sample=False
+    )
+    assert output.shape == (1, limit)
+    # Keyframe and motion phases must fit whole.
+    with pytest.raises(InvalidInputError, match="more to generate"):
+        generation.generate_motion_tokens(torch.full((1, limit - 100), 5))
 
 
 def test_keyframe_token_limits(generation):

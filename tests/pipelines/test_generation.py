@@ -132,4 +132,4 @@ def test_command_line(folders, tmp_path, capsys):
     assert frame_count(tmp_path / "i2v.mp4") == 24
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert main(["generate", "--image", str(tmp_path / "bad.png"), "-o", str(tmp_path / "x.mp4"), *common]) == 1
-    assert "cannot read the image" in capsys.readouterr().err
+    assert "not a readable image" in capsys.readouterr().err

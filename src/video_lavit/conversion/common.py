@@ -4,24 +4,22 @@
   checked: string keys, floating-point values (every weight of these models is), at least one dimension and one
   element, no NaN or infinity. A damaged checkpoint fails here, naming the tensor, instead of converting to a model
   that computes garbage.
-- `write_folder` writes the converted folder into a temporary folder beside the target and moves it into place only
-  when complete, so an interrupted conversion leaves no folder that loads; an existing folder with files in it is
-  replaced only with `overwrite=True`, and never when it is (or holds) one of the conversion's inputs.
+- Converted folders are written with `files.write_folder`: completely or not at all, never over files without
+  `overwrite=True`, never over the conversion's own inputs.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import torch
-from safetensors import SafetensorError
 
-from ..errors import CheckpointConversionError, InvalidInputError, OutputError
+from ..errors import CheckpointConversionError, InvalidInputError
+from ..files import write_folder
+
+__all__ = ["build_config", "check_tensors", "load_reference_state_dict", "rename_keys", "write_folder"]
 
 
 def load_reference_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -83,77 +81,6 @@ def build_config(config_class, source: str, **values):
         return config_class(**values)
     except InvalidInputError as error:
         raise CheckpointConversionError(f"{source}: cannot build the model's configuration: {error}") from error
-
-
-def _resolved(path: str | os.PathLike) -> Path:
-    return Path(path).expanduser().resolve()
-
-
-def write_folder(
-    output_dir: str | os.PathLike,
-    write: Callable[[Path], None],
-    *,
-    overwrite: bool = False,
-    sources: Iterable[str | os.PathLike | None] = (),
-) -> Path:
-    """Run `write(folder)` on a new temporary folder beside `output_dir`, then move it to `output_dir`.
-
-    Raises:
-        `OutputError`: `output_dir` is a file, holds files and `overwrite` is False, is (or holds) one of `sources`,
-            or cannot be written (read-only, disk full); nothing is left behind then.
-    """
-    target = Path(output_dir).expanduser()
-    resolved = _resolved(target)
-    for source in sources:
-        if source is None:
-            continue
-        source_path = _resolved(source)
-        if resolved == source_path or resolved in source_path.parents:
-            raise OutputError(
-                f"{target}: is the conversion's input {source} (or holds it); writing there would overwrite the "
-                "source. Choose another output folder."
-            )
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"{target}: exists and is a file; choose a folder to write the converted model to.")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise OutputError(
-            f"{target}: exists and holds files; choose a new or empty folder, or pass overwrite=True (--overwrite) "
-            "to replace the whole folder once the conversion has succeeded."
-        )
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
-    except OSError as error:
-        raise OutputError(
-            f"{target}: cannot write in {parent} ({error.strerror or error}); choose a writable folder."
-        ) from error
-    try:
-        write(staging)
-    except (OSError, SafetensorError) as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        reason = getattr(error, "strerror", None) or str(error)
-        raise OutputError(
-            f"{target}: writing the converted model failed ({reason}); check that the disk has room and the folder "
-            "is writable. Nothing was written."
-        ) from error
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        if target.exists():
-            previous = Path(tempfile.mkdtemp(prefix=f".{target.name}.previous-", dir=parent))
-            os.replace(target, previous / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(
-            f"{target}: moving the converted model into place failed ({error.strerror or error})."
-        ) from error
-    return target
 
 
 def rename_keys(

@@ -31,13 +31,15 @@ from transformers import AutoModel, GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, logging
 
 from ..errors import InvalidInputError
 from ..loading import StrictPreTrainedMixin
 from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 from ..tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 from .configuration_video_lavit import VideoLaVITConfig
+
+logger = logging.get_logger(__name__)
 
 MEDIA_ARGUMENTS = (
     "keyframe_pixel_values",
@@ -70,6 +72,15 @@ class VideoLaVITMultimodalInputs(ModelOutput):
     inputs_embeds: torch.Tensor | None = None
     labels: torch.LongTensor | None = None
     feature_mask: torch.BoolTensor | None = None
+
+
+def position_limit(config: VideoLaVITConfig) -> int | None:
+    """The most positions the language model reads, or None when its rotary embedding is scaled to extend them."""
+    text = config.text_config
+    rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None) or {}
+    if isinstance(rope, dict) and rope.get("rope_type", rope.get("type", "default")) not in (None, "default"):
+        return None
+    return text.max_position_embeddings
 
 
 class VideoLaVITPreTrainedModel(StrictPreTrainedMixin, PreTrainedModel):
@@ -272,7 +283,7 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
 
         sequences, sequence_labels, sequence_feature_masks, features = [], [], [], []
         next_video = next_image = 0
-        max_length = self.config.text_config.max_position_embeddings
+        max_length = position_limit(self.config)
         for row in range(input_ids.shape[0]):
             ids = input_ids[row][attention_mask[row]]
             row_labels = labels[row].to(device)[attention_mask[row]] if labels is not None else None
@@ -299,7 +310,7 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
                 previous = position + 1
             piece_ids, piece_labels, piece_feature_masks = zip(*pieces)
             sequence = torch.cat(piece_ids)
-            if sequence.shape[0] > max_length:
+            if max_length is not None and sequence.shape[0] > max_length:
                 raise InvalidInputError(
                     f"sample {row} is {sequence.shape[0]} tokens long with its media, more than the model's "
                     f"{max_length} positions; use fewer clips (e.g. the video processor's max_clips) or shorter text"
@@ -436,10 +447,8 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         is_prefill = past_length == 0
         if is_prefill:
             self._check_prompt(input_ids, inputs_embeds, media)
-        if not media:
-            # With media the assembled sequence is checked by `build_multimodal_inputs`.
-            new_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-            self._check_length(past_length + new_length)
+            if not media:  # with media, `build_multimodal_inputs` checks the assembled sequence
+                self._check_length((input_ids if input_ids is not None else inputs_embeds).shape[1])
         if media:
             if inputs_embeds is not None:
                 raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
@@ -506,13 +515,32 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
                 "processor's keyframe_pixel_values / motion_vectors / pixel_values (or codes) with them"
             )
 
-    def _check_length(self, length: int) -> None:
-        limit = self.config.text_config.max_position_embeddings
-        if length > limit:
+    def _check_length(self, length: int, new_tokens: int = 0) -> None:
+        """Refuse a prompt of `length` tokens (that must grow by `new_tokens`) longer than the model's positions."""
+        limit = position_limit(self.config)
+        if limit is not None and length + new_tokens > limit:
+            more = f" and {new_tokens} more to generate" if new_tokens else ""
             raise InvalidInputError(
-                f"the sequence is {length} tokens long, more than the model's {limit} positions; shorten the prompt "
-                "or ask for fewer new tokens (max_new_tokens)"
+                f"the sequence is {length} tokens long{more}, more than the model's {limit} positions; shorten the "
+                "prompt (fewer clips, e.g. the video processor's max_clips, or less text)"
             )
+
+    def _cap_new_tokens(self, prompt_length: int, kwargs: dict) -> None:
+        """Lower `max_new_tokens` so that generation stops when the sequence fills the model's positions."""
+        limit = position_limit(self.config)
+        if limit is None:
+            return
+        generation_config = kwargs.get("generation_config") or self.generation_config
+        new_tokens = kwargs.get("max_new_tokens", generation_config.max_new_tokens)
+        if new_tokens is None:
+            new_tokens = kwargs.get("max_length", generation_config.max_length) - prompt_length
+        if prompt_length + new_tokens > limit:
+            logger.warning(
+                f"the prompt is {prompt_length} tokens long and {new_tokens} new tokens were asked for, more than the "
+                f"model's {limit} positions: generation stops after {limit - prompt_length} new tokens."
+            )
+            kwargs["max_new_tokens"] = limit - prompt_length
+            kwargs.pop("max_length", None)
 
     @torch.no_grad()
     def generate(
@@ -532,10 +560,15 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
             suppressed = kwargs.get("suppress_tokens") or self.generation_config.suppress_tokens or []
             kwargs["suppress_tokens"] = sorted(set(suppressed) | set(self.token_layout.multimodal_id_range))
         if not media:
+            if isinstance(input_ids, torch.Tensor) and input_ids.ndim == 2:
+                self._check_prompt(input_ids, None, media)
+                self._check_length(input_ids.shape[1])
+                self._cap_new_tokens(input_ids.shape[1], kwargs)
             return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         if kwargs.get("inputs_embeds") is not None:
             raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
         built = self.model.build_multimodal_inputs(input_ids, attention_mask, padding_side="left", **media)
+        self._cap_new_tokens(built.input_ids.shape[1], kwargs)
         if built.inputs_embeds is not None:
             kwargs["inputs_embeds"] = built.inputs_embeds
         outputs = super().generate(input_ids=built.input_ids, attention_mask=built.attention_mask, **kwargs)
@@ -567,6 +600,7 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(device)
         start = torch.full((input_ids.shape[0], 1), start_id, dtype=torch.long, device=device)
         prompt = torch.cat([input_ids, start], dim=1)
+        self._check_length(prompt.shape[1], max_new_tokens)
         prompt_mask = torch.cat([attention_mask.long(), torch.ones_like(start)], dim=1)
         pad_id = self.model._pad_id
         sequences = super().generate(

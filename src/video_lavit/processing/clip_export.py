@@ -24,6 +24,7 @@ from huggingface_hub.utils import tqdm
 from safetensors import SafetensorError, safe_open
 
 from ..errors import InvalidInputError, OutputError, VideoLaVITError
+from ..files import current_umask, replace_file, write_error
 from .video_io import VideoClip
 from .video_processing_video_lavit import VideoLaVITVideoProcessor
 from .visualization import clip_motion_summary, contact_sheet_row, join_contact_sheet_rows, motion_to_hsv_image
@@ -42,13 +43,6 @@ _SAFETENSORS_DTYPES = {
     torch.uint8: "U8",
     torch.bool: "BOOL",
 }
-
-
-def _write_error(path: str, error: Exception) -> OutputError:
-    reason = getattr(error, "strerror", None) or str(error)
-    return OutputError(
-        f"{path}: cannot be written ({reason}); check that the output folder is writable and the disk has room."
-    )
 
 
 class SafetensorsRowWriter:
@@ -96,7 +90,7 @@ class SafetensorsRowWriter:
             self._file.truncate(self._data_start + offset)
         except OSError as error:
             self.abort()
-            raise _write_error(path, error) from error
+            raise write_error(path, error) from error
 
     def write_row(self, name: str, index: int, row: torch.Tensor | np.ndarray | float | int) -> None:
         """Write `row` (shape = the tensor's shape without its first dimension) at `tensor[index]`."""
@@ -113,7 +107,7 @@ class SafetensorsRowWriter:
             self._file.write(data)
         except OSError as error:
             self.abort()
-            raise _write_error(self.path, error) from error
+            raise write_error(self.path, error) from error
 
     def commit(self) -> None:
         """Finish the file and move it into place."""
@@ -121,10 +115,11 @@ class SafetensorsRowWriter:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+            os.chmod(self._partial, 0o666 & ~current_umask())  # mkstemp makes it private
             os.replace(self._partial, self.path)
         except OSError as error:
             self.abort()
-            raise _write_error(self.path, error) from error
+            raise write_error(self.path, error) from error
 
     def abort(self) -> None:
         """Delete the unfinished file."""
@@ -134,19 +129,6 @@ class SafetensorsRowWriter:
         partial = getattr(self, "_partial", None)
         if partial is not None and os.path.exists(partial):
             os.unlink(partial)
-
-
-def _save_image(image, path: str) -> None:
-    directory, name = os.path.split(os.path.abspath(path))
-    try:
-        handle, partial = tempfile.mkstemp(prefix=f".{name}.partial-", dir=directory, suffix=".png")
-        with os.fdopen(handle, "wb") as file:
-            image.save(file, format="PNG")
-        os.replace(partial, path)
-    except OSError as error:
-        if "partial" in locals() and os.path.exists(partial):
-            os.unlink(partial)
-        raise _write_error(path, error) from error
 
 
 def check_output_folder(folder: str) -> None:
@@ -188,6 +170,31 @@ def _sheet_rows(num_clips: int) -> set[int]:
     return {int(index) for index in np.linspace(0, num_clips - 1, MAX_SHEET_ROWS).round()}
 
 
+def _settings(processor: VideoLaVITVideoProcessor, motion_tokenizer, options: dict) -> str:
+    """Everything that decides a video's outputs, as JSON: the reader's effective arguments, the processor's
+    configuration and the motion tokenizer (its folder and configuration)."""
+    reader = processor._reader_arguments(processor._options(options))
+    reader.pop("progress")
+    settings = {"reader": reader, "processor": json.loads(processor.to_json_string())}
+    settings["processor"].pop("progress", None)
+    if motion_tokenizer is not None:
+        name = getattr(motion_tokenizer, "name_or_path", "") or ""
+        settings["motion_tokenizer"] = {
+            "path": os.path.realpath(name) if name and os.path.exists(name) else name,
+            "config": json.loads(motion_tokenizer.config.to_json_string(use_diff=False)),
+        }
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def _remove_partial_files(folder: str, stem: str) -> None:
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        if name.startswith((f".{stem}.safetensors.partial-", f".{stem}.png.partial-")):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
 def recorded_metadata(path: str) -> dict[str, str]:
     """The metadata of a safetensors file written by `tokenize_video` (empty if it cannot be read)."""
     try:
@@ -212,12 +219,12 @@ def tokenize_video(
     The safetensors file holds `keyframe_pixel_values`, `motion_vectors`, `clip_start_frames`, `clip_start_times`
     and `clip_num_valid_frames` (and `motion_token_ids` with a `motion_tokenizer`, whose decoded motion the contact
     sheet then shows beside the original; clips go through it `motion_batch_size` at a time), with the source, frame
-    rate, sizes, I-frames, processor settings and the options of this call in its metadata. Memory stays that of one
-    clip (or one batch).
+    rate, sizes, I-frames and everything that decided the outputs (processor configuration, the reader's options,
+    the motion tokenizer) in its metadata. Memory stays that of one clip (or one batch).
 
-    A video whose files already exist, made with the same options, is skipped (`"skipped": True` in the row) unless
-    `overwrite`; files of another video with the same name, or made with other options, are never replaced
-    silently.
+    A video whose files already exist, made with the same settings, is skipped (`"skipped": True` in the row) unless
+    `overwrite`; files of another video with the same name, or made with other settings, are never replaced
+    silently. Unfinished files of a killed run are removed.
 
     Raises:
         `VideoLaVITError` subclasses: the video cannot be read, or `OutputError` when the files cannot be written.
@@ -226,24 +233,24 @@ def tokenize_video(
     tensor_path = os.path.join(output_dir, f"{stem}.safetensors")
     sheet_path = os.path.join(output_dir, f"{stem}.png")
     source = os.fspath(video)
-    settings = json.dumps({key: value for key, value in options.items() if key != "progress"}, sort_keys=True)
-    if not overwrite and os.path.exists(tensor_path) and os.path.exists(sheet_path):
+    source_path = os.path.realpath(source)
+    settings = _settings(processor, motion_tokenizer, options)
+    _remove_partial_files(output_dir, stem)  # left by a run that was killed
+    if os.path.exists(tensor_path) and not overwrite:
         recorded = recorded_metadata(tensor_path)
-        if recorded.get("source") != source:
+        if recorded.get("source_path", recorded.get("source")) not in (source_path, source):
             raise OutputError(
                 f"{tensor_path}: already exists and holds the clips of {recorded.get('source') or 'another video'}, "
                 f"not of {source}; choose another output folder, or pass --overwrite (overwrite=True) to replace it."
             )
-        if recorded.get("options", settings) != settings or (motion_tokenizer is not None) != (
-            "motion_token_ids" in recorded.get("tensors", "")
-        ):
+        if recorded.get("settings") != settings:
             raise OutputError(
-                f"{tensor_path}: already holds the clips of {source}, made with other settings "
-                f"({recorded.get('options')}; now {settings}"
-                f"{', with motion tokens' if motion_tokenizer is not None else ''}); pass --overwrite "
-                "(overwrite=True) to redo it, or choose another output folder."
+                f"{tensor_path}: already holds the clips of {source}, made with other settings (processor, reader "
+                "options or motion tokenizer); pass --overwrite (overwrite=True) to redo it, or choose another output "
+                "folder."
             )
-        return {"video": source, "skipped": True, "tensors": tensor_path, "sheet": sheet_path}
+        if os.path.exists(sheet_path):  # the tensors are renamed into place first: both exist only when finished
+            return {"video": source, "skipped": True, "tensors": tensor_path, "sheet": sheet_path}
     if isinstance(motion_batch_size, bool) or not isinstance(motion_batch_size, int) or motion_batch_size < 1:
         raise InvalidInputError(f"the motion batch size must be at least 1, got {motion_batch_size}")
     with processor.clip_reader(video, **options) as reader:
@@ -272,8 +279,8 @@ def tokenize_video(
             "num_frames": str(info.num_frames),
             "intra_frames": json.dumps(info.intra_frames),
             "processor_config": processor.to_json_string(),
-            "options": settings,
-            "tensors": json.dumps(list(tensors)),
+            "source_path": source_path,
+            "settings": settings,
         }
         writer = SafetensorsRowWriter(tensor_path, tensors, metadata)
         try:
@@ -314,11 +321,12 @@ def tokenize_video(
                 if pending:
                     flush()
             sheet = join_contact_sheet_rows([rows[index] for index in sorted(rows)])
-            _save_image(sheet, sheet_path)
             writer.commit()
         except BaseException:
             writer.abort()
             raise
+        with replace_file(sheet_path) as file:
+            sheet.save(file, format="PNG")
     return {
         "video": source,
         "skipped": False,

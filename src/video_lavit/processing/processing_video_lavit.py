@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from transformers import PreTrainedTokenizerBase
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
@@ -496,9 +496,15 @@ def load_image_file(path: str | os.PathLike) -> Image.Image:
             raise InvalidInputError(
                 f"{name}: the image is too large to decode safely ({error}); downscale it."
             ) from error
+        except UnidentifiedImageError as error:
+            raise InvalidInputError(
+                f"{name}: not a readable image (not one of the formats {', '.join(formats)}); pass a PNG, JPEG, "
+                "WebP, GIF, BMP, TIFF or AVIF file."
+            ) from error
         except (OSError, SyntaxError, ValueError) as error:
             raise InvalidInputError(
-                f"{name}: not a readable image ({error}); pass a PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF file."
+                f"{name}: not a readable image ({error}); the file is damaged, or pass a PNG, JPEG, WebP, GIF, BMP, "
+                "TIFF or AVIF file."
             ) from error
     return ImageOps.exif_transpose(image).convert("RGB")
 
