@@ -174,6 +174,7 @@ def test_finished_videos_are_kept_and_skipped(tmp_path, capsys):
     assert main(["tokenize", "-q", "--max-clips", "1", "-o", str(output), relative]) == 0
     # Files left by a killed run are cleaned up; a missing contact sheet is made again.
     (output / ".same.safetensors.partial-abc").write_bytes(b"x")
+    os.utime(output / ".same.safetensors.partial-abc", (0, 0))
     os.unlink(output / "same.png")
     assert main(["tokenize", "-q", "--max-clips", "1", "-o", str(output), second]) == 0
     assert sorted(os.listdir(output)) == ["same.png", "same.safetensors"]
@@ -256,3 +257,29 @@ def test_tokenize_memory_does_not_grow_with_the_video(tmp_path):
     # Holding every clip would add 175 clips x 0.74 MB = 130 MB.
     print("peak memory, 100 s and 800 s of video:", peaks)
     assert peaks[1] - peaks[0] < 40e6, peaks
+
+
+def test_tokenize_never_writes_over_its_input_or_files_it_did_not_write(tmp_path, capsys):
+    import av
+
+    from video_lavit import make_sample_video
+
+    output = tmp_path / "out"
+    output.mkdir()
+    video = make_sample_video(tmp_path / "v.mp4", width=32, height=32, seconds=3, fps=25)
+    with av.open(video) as source, av.open(str(output / "anim.png"), "w", format="apng") as target:
+        stream = target.add_stream("apng", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "rgb24"
+        for frame in source.decode(video=0):
+            target.mux(stream.encode(frame.reformat(format="rgb24")))
+        target.mux(stream.encode(None))
+    animated = (output / "anim.png").read_bytes()
+    assert main(["tokenize", "-q", "--overwrite", "-o", str(output), str(output / "anim.png")]) == 1
+    assert "is the video being read" in capsys.readouterr().err and (output / "anim.png").read_bytes() == animated
+    (output / "v.png").write_bytes(b"my own picture")
+    assert main(["tokenize", "-q", "-o", str(output), video]) == 1
+    assert "was not written for" in capsys.readouterr().err and (output / "v.png").read_bytes() == b"my own picture"
+    (output / "video_lavit_sample.mp4").write_bytes(b"my own video")
+    assert main(["tokenize", "-q", "-o", str(output)]) == 1
+    assert "not the built-in sample" in capsys.readouterr().err
+    assert (output / "video_lavit_sample.mp4").read_bytes() == b"my own video"

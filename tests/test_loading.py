@@ -150,3 +150,37 @@ def test_an_impossible_saved_configuration_is_refused_when_loaded(saved_motion_t
     (saved_motion_tokenizer / "config.json").write_text(json.dumps(config))
     with pytest.raises(InvalidInputError, match="num_attention_heads"):
         VideoLaVITMotionTokenizer.from_pretrained(saved_motion_tokenizer)
+
+
+def test_damaged_saved_folders_are_the_packages_errors(saved_motion_tokenizer):
+    weights = saved_motion_tokenizer / "model.safetensors"
+    original, config = weights.read_bytes(), (saved_motion_tokenizer / "config.json").read_text()
+    edit_weights(
+        saved_motion_tokenizer, lambda w: w.update({"encoder.norm.weight": w["encoder.norm.weight"] * torch.nan})
+    )
+    with pytest.raises(CheckpointLoadError, match="NaN or infinite.*encoder.norm.weight"):
+        VideoLaVITMotionTokenizer.from_pretrained(saved_motion_tokenizer)
+    for damage in (
+        lambda: weights.write_bytes(original[: len(original) // 2]),  # cut off
+        lambda: weights.write_bytes((2**40).to_bytes(8, "little") + original[8:]),  # a header length of 1 TB
+        lambda: (saved_motion_tokenizer / "config.json").write_text("[]"),
+        lambda: (saved_motion_tokenizer / "config.json").write_text("{not json"),
+        lambda: (saved_motion_tokenizer / "config.json").write_text(
+            json.dumps(json.loads(config) | {"dtype": "notatype"})
+        ),
+        lambda: weights.unlink(),
+    ):
+        weights.write_bytes(original)
+        (saved_motion_tokenizer / "config.json").write_text(config)
+        damage()
+        with pytest.raises(CheckpointLoadError, match="cannot load the saved VideoLaVITMotionTokenizer"):
+            VideoLaVITMotionTokenizer.from_pretrained(saved_motion_tokenizer)
+
+
+def test_absurd_layer_counts_are_refused_before_anything_is_built(saved_motion_tokenizer):
+    config = json.loads((saved_motion_tokenizer / "config.json").read_text())
+    (saved_motion_tokenizer / "config.json").write_text(json.dumps(config | {"blocks_per_stage": 2000}))
+    start = time.monotonic()
+    with pytest.raises(InvalidInputError, match="blocks_per_stage must be at most 64"):
+        VideoLaVITMotionTokenizer.from_pretrained(saved_motion_tokenizer)
+    assert time.monotonic() - start < 5

@@ -65,6 +65,15 @@ def check_non_negative_numbers(owner: str, config, names: Iterable[str]) -> None
             raise _fail(owner, name, value, "a finite number of at least 0")
 
 
+def check_at_most(owner: str, config, limits: dict[str, int]) -> None:
+    """Each named attribute of `config` is at most its limit (layer counts far beyond any released model would take
+    minutes just to build, before any weight is read)."""
+    for name, limit in limits.items():
+        value = getattr(config, name)
+        if isinstance(value, (int, float)) and value > limit:
+            raise _fail(owner, name, value, f"at most {limit} (the released model has far fewer)")
+
+
 def check_heads(owner: str, width_name: str, width: int, heads_name: str, heads: int) -> None:
     """`heads` attention heads split `width` evenly (both already checked to be positive)."""
     if width % heads:
@@ -91,6 +100,7 @@ def check_finite(tensor: torch.Tensor, name: str) -> None:
 
 __all__ = [
     "CheckedConfigMixin",
+    "check_at_most",
     "check_finite",
     "check_heads",
     "check_non_negative_numbers",

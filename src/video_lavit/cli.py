@@ -21,7 +21,8 @@ from collections.abc import Sequence
 import torch
 from huggingface_hub.utils import disable_progress_bars
 
-from .errors import VideoLaVITError
+from .errors import OutputError, VideoLaVITError
+from .files import replace_file
 from .processing.clip_export import check_output_folder, tokenize_video
 from .processing.sample_video import make_sample_video
 from .processing.video_io import DEFAULT_MAX_DURATION, MAX_ENCODER_THREADS
@@ -62,7 +63,15 @@ def run_tokenize(args: argparse.Namespace) -> int:
         videos = list(args.videos)
         if not videos:
             sample = os.path.join(args.output_dir, SAMPLE_VIDEO_NAME)
-            make_sample_video(sample, seconds=20.0)
+            data = make_sample_video(None, seconds=20.0)
+            if not os.path.exists(sample):
+                with replace_file(sample) as file:
+                    file.write(data)
+            elif open(sample, "rb").read() != data:
+                raise OutputError(
+                    f"{sample}: exists and is not the built-in sample video; choose another output folder, or pass "
+                    "the video to tokenize."
+                )
             if not args.quiet:
                 print(f"no video given: using the built-in sample {sample} (20 s, 320x192, moving texture)")
             videos = [sample]

@@ -72,6 +72,21 @@ def _resolved(path: str | os.PathLike) -> Path:
     return Path(path).expanduser().resolve()
 
 
+def _ordinary_permissions(folder: Path) -> None:
+    """Give `folder` and everything in it the modes `mkdir` and `open` would have (temporary ones are private)."""
+    mask = current_umask()
+    os.chmod(folder, 0o777 & ~mask)
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
+
+
+def _contains(folder: Path, path: Path) -> bool:
+    return folder == path or folder in path.parents
+
+
 def write_folder(
     output_dir: str | os.PathLike,
     write: Callable[[Path], None],
@@ -86,12 +101,13 @@ def write_folder(
             or cannot be written (read-only, disk full); nothing is left behind then.
     """
     target = Path(output_dir).expanduser()
-    resolved = _resolved(target)
+    resolved, absolute = _resolved(target), Path(os.path.abspath(target))
     for source in sources:
         if source is None:
             continue
-        source_path = _resolved(source)
-        if resolved == source_path or resolved in source_path.parents:
+        # Both as named (a link inside the target would go with it) and where links lead.
+        named, real = Path(os.path.abspath(Path(source).expanduser())), _resolved(source)
+        if _contains(absolute, named) or _contains(resolved, real) or _contains(resolved, named):
             raise OutputError(
                 f"{target}: is the conversion's input {source} (or holds it); writing there would overwrite the "
                 "source. Choose another output folder."
@@ -123,7 +139,7 @@ def write_folder(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private; the result is an ordinary folder
+    _ordinary_permissions(staging)
     previous = None
     try:
         if target.exists():

@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
-from .errors import CheckpointLoadError
+from .errors import CheckpointLoadError, VideoLaVITError
 
 
 def looks_like_local_path(path: str) -> bool:
@@ -121,18 +121,57 @@ def _raise_for_problems(name: str, what: str, problems: list[str]) -> None:
         )
 
 
-def _strict_load(cls, load, folder: str, meta_model, dtype, want_info: bool):
+# What the libraries raise for a folder they cannot read (a damaged config.json or weights file, a Hub failure).
+_UNREADABLE = (OSError, ValueError, TypeError, AttributeError, KeyError, RecursionError, SafetensorError)
+
+
+def _unreadable_error(folder: str, what: str, error: Exception) -> CheckpointLoadError:
+    return CheckpointLoadError(
+        f"{folder}: cannot load the saved {what} ({type(error).__name__}: {error}); its config.json or weights are "
+        "damaged or missing (save or convert it again), or the Hub could not be reached."
+    )
+
+
+def check_finite_weights(model: torch.nn.Module, folder: str, what: str) -> None:
+    """Raise `CheckpointLoadError` if a loaded weight holds NaN or infinity (offloaded weights are not read)."""
+    bad = [
+        name
+        for name, tensor in (*model.named_parameters(), *model.named_buffers())
+        if tensor.is_floating_point() and not tensor.is_meta and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise CheckpointLoadError(
+            f"{folder}: {len(bad)} weights of the saved {what} hold NaN or infinite values ({', '.join(bad[:5])}); "
+            "they would give meaningless outputs. The file is damaged: save or convert it again."
+        )
+
+
+def _strict_load(cls, load, folder: str, build_meta_model, dtype, want_info: bool):
     """Call `load()` (a `from_pretrained` with `output_loading_info=True`) and refuse what does not match."""
     what = cls.__name__
-    if meta_model is not None:
-        check_memory(meta_model, dtype, folder, what)
+    meta_model = None
+    if build_meta_model is not None:
+        try:
+            meta_model = build_meta_model()
+        except VideoLaVITError:
+            raise
+        except _UNREADABLE as error:
+            raise _unreadable_error(folder, what, error) from error
+        check_memory(meta_model, dtype(), folder, what)
     try:
         model, info = load()
-    except (RuntimeError, ValueError):  # what the libraries raise for weights of the wrong shape
+    except VideoLaVITError:
+        raise
+    except (RuntimeError, ValueError) as error:  # what the libraries raise for weights of the wrong shape
         mismatched = shape_mismatches(meta_model, folder) if meta_model is not None else []
         _raise_for_problems(folder, what, loading_problems({"mismatched_keys": mismatched}))
+        if isinstance(error, _UNREADABLE):
+            raise _unreadable_error(folder, what, error) from error
         raise
+    except _UNREADABLE as error:
+        raise _unreadable_error(folder, what, error) from error
     _raise_for_problems(folder, what, loading_problems(info))
+    check_finite_weights(model, folder, what)
     return (model, info) if want_info else model
 
 
@@ -143,20 +182,24 @@ class StrictPreTrainedMixin:
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         name = os.fspath(pretrained_model_name_or_path)
         check_local_folder(name, cls.__name__)
-        meta_model, dtype = None, torch.float32
+        build_meta_model, dtype = None, torch.float32
         if os.path.isdir(name) and kwargs.get("device_map") is None and not kwargs.get("quantization_config"):
-            config = kwargs.get("config")
-            if not isinstance(config, cls.config_class):
-                config = cls.config_class.from_pretrained(name)
-            with torch.device("meta"):
-                meta_model = cls(config)
-            dtype = _requested_dtype(kwargs, config, "auto")
+
+            def build_meta_model():
+                config = kwargs.get("config")
+                if not isinstance(config, cls.config_class):
+                    config = cls.config_class.from_pretrained(name)
+                nonlocal dtype
+                dtype = _requested_dtype(kwargs, config, "auto")
+                with torch.device("meta"):
+                    return cls(config)
+
         want_info = kwargs.pop("output_loading_info", False)
 
         def load():
             return super(StrictPreTrainedMixin, cls).from_pretrained(name, *args, output_loading_info=True, **kwargs)
 
-        return _strict_load(cls, load, name, meta_model, dtype, want_info)
+        return _strict_load(cls, load, name, build_meta_model, lambda: dtype, want_info)
 
 
 class StrictModelMixin:
@@ -170,17 +213,20 @@ class StrictModelMixin:
         check_local_folder(name, cls.__name__)  # a Hub id with a subfolder is left to diffusers
         if subfolder and os.path.isdir(name):
             check_local_folder(folder, cls.__name__)
-        meta_model = None
+        build_meta_model = None
         if os.path.isdir(folder) and kwargs.get("device_map") is None:
-            with torch.device("meta"):
-                meta_model = cls.from_config(cls.load_config(folder))
+
+            def build_meta_model():
+                with torch.device("meta"):
+                    return cls.from_config(cls.load_config(folder))
+
         want_info = kwargs.pop("output_loading_info", False)
 
         def load():
             return super(StrictModelMixin, cls).from_pretrained(name, *args, output_loading_info=True, **kwargs)
 
         dtype = _requested_dtype(kwargs, None, torch.float32)
-        return _strict_load(cls, load, folder, meta_model, dtype, want_info)
+        return _strict_load(cls, load, folder, build_meta_model, lambda: dtype, want_info)
 
 
 def saved_weight_names(folder: str | os.PathLike) -> set[str] | None:

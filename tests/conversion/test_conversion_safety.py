@@ -53,6 +53,7 @@ def test_a_folder_with_other_files_is_never_emptied(tmp_path):
     from video_lavit.files import current_umask
 
     assert os.stat(target).st_mode & 0o777 == 0o777 & ~current_umask()  # an ordinary folder, not a private one
+    assert os.stat(target / "model.safetensors").st_mode & 0o777 == 0o666 & ~current_umask()
 
 
 def test_the_source_is_never_the_target(tmp_path):
@@ -69,6 +70,14 @@ def test_the_source_is_never_the_target(tmp_path):
     assert copy.read_bytes() == open(CHECKPOINT, "rb").read()
     with pytest.raises(OutputError, match="is a file"):
         convert_motion_tokenizer(CHECKPOINT, copy, num_attention_heads=2)
+    # An input named through a link inside the target would go with the target.
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "notes.txt").write_text("mine")
+    os.symlink(copy, linked / "checkpoint.bin")
+    with pytest.raises(OutputError, match="input"):
+        convert_motion_tokenizer(linked / "checkpoint.bin", linked, num_attention_heads=2, overwrite=True)
+    assert (linked / "notes.txt").read_text() == "mine" and (linked / "checkpoint.bin").exists()
 
 
 def test_a_conversion_killed_while_writing_leaves_the_previous_folder(tmp_path):
@@ -117,6 +126,9 @@ def test_a_conversion_killed_while_writing_leaves_the_previous_folder(tmp_path):
         (lambda state: state.update({"encoder.in_proj.bias": torch.zeros(0)}), "shape (0,)"),
         (lambda state: state.update({7: torch.zeros(2)}), "key of type int"),
         (lambda state: state.update({"encoder.norm.weight": "weights"}), "not a tensor"),
+        (lambda state: state.update({"encoder.norm.bias": torch.full((16,), 1e39, dtype=torch.float64)}), "float32"),
+        (lambda state: state.update({"encoder.norm.bias": torch.zeros(16).to(torch.float8_e4m3fn)}), "float8"),
+        (lambda state: state.update({"encoder.norm.bias": torch.zeros(16).to_sparse()}), "sparse"),
     ],
 )
 def test_damaged_reference_checkpoints_are_refused(tmp_path, damage, fragment):

@@ -4,6 +4,8 @@ The prompt strings of the chat-template tests were produced with the reference's
 (VideoLaVIT/conversation.py), run outside the project on the same messages.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -458,3 +460,36 @@ def test_images_are_read_from_local_files_only(processor, tmp_path):
     with pytest.raises(InvalidInputError, match="no audio"):
         processor.apply_chat_template(audio, tokenize=True, return_dict=True)
     assert requests == []
+
+
+def test_malformed_conversations_and_options_are_the_packages_errors(processor, tmp_path):
+    cases = [
+        ([{"role": "user", "content": [{"type": "text", "text": ["</s>"]}]}], "must be a string"),
+        ([{"role": "user", "content": 5}], "'content' must be a string or a list"),
+        ([{"role": "user", "content": {"text": "hi"}}], "'content' must be a string or a list"),
+        ([{"role": "user", "content": ["</s>"]}], "every part must be a dict"),
+        ([{"role": "tool", "content": "x"}], "'role' of system, user, assistant"),
+        ([{"content": "x"}], "'role'"),
+        ([], "non-empty list"),
+        ([{"role": "user", "content": [{"type": "audio", "path": "a.wav"}]}], "no audio"),
+    ]
+    for messages, fragment in cases:
+        for tokenize in (False, True):
+            with pytest.raises(InvalidInputError, match=re.escape(fragment)):
+                processor.apply_chat_template(messages, tokenize=tokenize)
+    with pytest.raises(InvalidInputError, match="return_tensors"):
+        processor(text="a", return_tensors="tf")
+    with pytest.raises(InvalidInputError, match="padding must be"):
+        processor(text="a", padding="bogus")
+    with pytest.raises(InvalidInputError, match="different lengths"):
+        processor(text=["a", "a longer prompt"], padding=False)
+    with pytest.raises(InvalidInputError, match="return_tensors"):
+        processor.video_processor(b"never read", return_tensors="bogus")
+
+
+def test_images_whose_values_would_be_lost_are_refused(processor, tmp_path):
+    Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(tmp_path / "sixteen_bit.png")
+    with pytest.raises(InvalidInputError, match="16-bit or floating point"):
+        processor(text="<image>", images=str(tmp_path / "sixteen_bit.png"))
+    with pytest.raises(InvalidInputError, match="16-bit or floating point"):
+        processor(text="<image>", images=Image.new("F", (8, 8), 0.5))

@@ -243,18 +243,24 @@ def test_sparse_timestamp_bomb_is_refused_at_once(tmp_path):
     rejected(VideoDecodeError, "bomb.ts", "timestamps jump", video=str(tmp_path / "bomb.ts"), max_duration=None)
 
 
-def test_recordings_joined_end_to_end_are_read_as_the_command_line_reads_them(tmp_path):
-    """`cat a.ts b.ts`: the continuity counters break at the seam and the clock restarts; both halves are kept."""
-    path = tmp_path / "joined.ts"
-    path.write_bytes(ts_segment(5.0) + ts_segment(5.0, shift=3))
-    output = tmp_path / "reference.m4v"
+def reference_frame_count(path, output) -> int:
+    """Frames of the reference's ffmpeg command line's re-encoding of `path`."""
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(path)]
     command += ["-filter:v", "fps=6", "-b:v", "8000k", "-c:v", "mpeg4", "-f", "rawvideo", str(output)]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
     with av.open(str(output), format="m4v") as container:
-        reference_frames = sum(1 for _ in container.decode(video=0))
-    with VideoClipReader(str(path), max_clips=None) as reader:
-        assert reader.info.num_frames == reference_frames >= 59
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_recordings_joined_end_to_end_are_read_as_the_command_line_reads_them(tmp_path):
+    """`cat a.ts b.ts`: the continuity counters break at the seam and the clock restarts; both halves are kept."""
+    h264 = open(tiny_video(tmp_path / "h264.ts", seconds=5, options={"threads": "1", "bframes": "2"}), "rb").read()
+    for name, data in [("mpeg2.ts", ts_segment(5.0) + ts_segment(5.0, shift=3)), ("h264_b_frames.ts", h264 * 2)]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert reference_frame_count(path, tmp_path / "reference.m4v") >= 59
+        with VideoClipReader(str(path), max_clips=None) as reader:
+            assert reader.info.num_frames == reference_frame_count(path, tmp_path / "reference.m4v")
     # A packet lost in the middle of one recording (no jump of the clock after it) is still damage.
     data = ts_segment(5.0)
     video_packets = [
@@ -287,12 +293,7 @@ def test_timestamps_that_restart_are_joined_as_ffmpegs_command_line_does(tmp_pat
     """Two recordings joined end to end: the command line's discontinuity correction keeps both halves."""
     path = tmp_path / "restart.ts"
     path.write_bytes(join_ts([ts_segment(5.0), ts_segment(5.0, shift=3)]))
-    output = tmp_path / "reference.m4v"
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(path)]
-    command += ["-filter:v", "fps=6", "-b:v", "8000k", "-c:v", "mpeg4", "-f", "rawvideo", str(output)]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    with av.open(str(output), format="m4v") as container:
-        reference_frames = sum(1 for _ in container.decode(video=0))
+    reference_frames = reference_frame_count(path, tmp_path / "reference.m4v")
     assert reference_frames >= 59  # both halves, not the 30 frames of the first one
     with VideoClipReader(str(path), max_clips=None) as reader:
         assert reader.info.num_frames == reference_frames
@@ -389,6 +390,12 @@ def test_a_temporary_folder_that_fills_up_while_writing_stops_cleanly(tmp_path, 
         ({"bit_rate": -1}, "bit_rate"),
         ({"grid_size": (0, 36)}, "grid height"),
         ({"max_duration": -1}, "max_duration"),
+        ({"num_frames": 10**9}, "num_frames must be at most"),
+        ({"grid_size": (10**5, 10**5)}, "grid height must be at most"),
+        ({"grid_size": (n for n in (20, 36))}, "grid size must be"),
+        ({"fps": 1000}, "fps must be at most"),
+        ({"bit_rate": 2**63}, "bit_rate must be at most"),
+        ({"motion_std": 0.1}, "motion_std must hold"),
     ],
 )
 def test_impossible_reader_settings_are_refused(tmp_path, setting, fragment):
@@ -409,6 +416,57 @@ def test_impossible_processor_settings_are_refused_when_made_and_loaded(tmp_path
         VideoLaVITVideoProcessor.from_pretrained(tmp_path / "processor")
     with pytest.raises(InvalidInputError, match="motion_std"):
         processor(tiny_video(tmp_path / "v.mp4"), motion_std=[0.0, 0.1])
+
+
+def test_settings_that_overflow_are_refused(tmp_path):
+    path = tiny_video(tmp_path / "v.mp4", seconds=5)
+    with pytest.raises(InvalidInputError, match="non-finite motion"):
+        list(VideoClipReader(path, motion_std=(1e-300, 1e-300)))
+    for settings, fragment in [
+        ({"resample": 99}, "resample"),
+        ({"image_mean": ["abc", 0, 0]}, "image_mean"),
+        ({"image_std": [1e-40, 1, 1]}, "image_std"),
+        ({"size": {"height": 10**5, "width": 10**5}}, "keyframe height"),
+    ]:
+        with pytest.raises(InvalidInputError, match=fragment):
+            VideoLaVITVideoProcessor(**settings)
+
+
+def test_damaged_processor_folders_are_the_packages_errors(tmp_path):
+    from video_lavit.errors import CheckpointLoadError
+
+    folder = tmp_path / "processor"
+    VideoLaVITVideoProcessor().save_pretrained(folder)
+    config = folder / "video_preprocessor_config.json"
+    for text, error in [("[]", InvalidInputError), ("{not json", CheckpointLoadError)]:
+        config.write_text(text)
+        with pytest.raises(error):
+            VideoLaVITVideoProcessor.from_pretrained(folder)
+    with pytest.raises(CheckpointLoadError, match="no such folder"):
+        VideoLaVITVideoProcessor.from_pretrained(tmp_path / "missing")
+
+
+def test_reencode_false_times_clips_of_variable_frame_rate_videos(tmp_path):
+    path = tmp_path / "vfr.mkv"
+    pts = [0]
+    for index in range(1, 150):
+        pts.append(pts[-1] + (40 if index < 75 else 200))  # 25 fps, then 5 fps
+    frames = sample_video_frames(64, 48, len(pts))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"threads": "1"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size, stream.codec_context.max_b_frames = 12, 0
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
+        for array, timestamp in zip(frames, pts):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = timestamp, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with VideoClipReader(str(path), reencode=False, max_clips=None) as reader:
+        clips = list(reader)
+    times = [clip.start_time for clip in clips]
+    expected = [pts[clip.start_frame] / 1000 for clip in clips]
+    assert times == pytest.approx(expected, abs=1e-6) and times[-1] > clips[-1].start_frame / 25 + 1
 
 
 def test_one_processor_shared_by_four_threads_gives_the_same_outputs(tmp_path):

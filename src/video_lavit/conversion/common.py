@@ -45,6 +45,9 @@ def load_reference_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor
     return dict(state_dict)
 
 
+_WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def check_tensors(state_dict: Mapping, source: str) -> None:
     """Raise `CheckpointConversionError` unless every entry is a string key and a finite floating-point tensor."""
     for key, value in state_dict.items():
@@ -57,21 +60,27 @@ def check_tensors(state_dict: Mapping, source: str) -> None:
             raise CheckpointConversionError(
                 f"{source}: {key} is a {type(value).__name__}, not a tensor; is this the right file?"
             )
-        if not value.is_floating_point():
+        if value.layout != torch.strided:
+            raise CheckpointConversionError(
+                f"{source}: {key} is a {str(value.layout).removeprefix('torch.')} tensor; every weight of this model "
+                "is a dense tensor. Is this the right file?"
+            )
+        if value.dtype not in _WEIGHT_DTYPES:
             raise CheckpointConversionError(
                 f"{source}: {key} holds {str(value.dtype).removeprefix('torch.')} values, but every weight of this "
-                "model is floating point; the checkpoint is damaged or not the reference's."
+                "model is float16, bfloat16, float32 or float64; the checkpoint is damaged or not the reference's."
             )
         if value.ndim == 0 or value.numel() == 0:
             raise CheckpointConversionError(
                 f"{source}: {key} has shape {tuple(value.shape)}, which no weight of this model has; the checkpoint "
                 "is damaged or not the reference's."
             )
-        finite = torch.isfinite(value)
+        # float64 weights are converted to float32: values beyond its range would become infinite.
+        finite = torch.isfinite(value.float() if value.dtype == torch.float64 else value)
         if not bool(finite.all()):
             raise CheckpointConversionError(
-                f"{source}: {key} holds {int((~finite).sum()):,} NaN or infinite values; the checkpoint is damaged "
-                "(re-download it)."
+                f"{source}: {key} holds {int((~finite).sum()):,} NaN or infinite values (or values beyond float32's "
+                "range); the checkpoint is damaged (re-download it)."
             )
 
 

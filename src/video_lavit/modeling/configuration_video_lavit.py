@@ -9,7 +9,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..checks import CheckedConfigMixin, check_positive_ints
+from ..checks import CheckedConfigMixin, check_at_most, check_positive_ints
 from ..errors import InvalidInputError
 from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
@@ -80,6 +80,7 @@ class VideoLaVITConfig(CheckedConfigMixin, PreTrainedConfig):
         check_positive_ints(
             f"{owner}.text_config", text, ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
         )
+        check_at_most(f"{owner}.text_config", text, {"num_hidden_layers": 1024})
         layout = self.token_layout
         if text.vocab_size != layout.vocab_size:
             raise InvalidInputError(

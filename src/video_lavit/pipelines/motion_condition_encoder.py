@@ -15,7 +15,13 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from ..checks import check_heads, check_non_negative_numbers, check_positive_ints, check_positive_numbers
+from ..checks import (
+    check_at_most,
+    check_heads,
+    check_non_negative_numbers,
+    check_positive_ints,
+    check_positive_numbers,
+)
 from ..errors import InvalidInputError
 from ..loading import StrictModelMixin
 from ..tokenizers.layers import Fp32LayerNorm, SpatioTemporalBlock, run_spatio_temporal_blocks
@@ -57,6 +63,7 @@ class VideoLaVITMotionConditionEncoder(StrictModelMixin, ModelMixin, ConfigMixin
         )
         check_positive_numbers(owner, self.config, ("mlp_ratio", "layer_norm_eps"))
         check_non_negative_numbers(owner, self.config, ("num_layers",))
+        check_at_most(owner, self.config, {"num_layers": 256})
         check_heads(owner, "hidden_size", hidden_size, "num_attention_heads", num_attention_heads)
         self.input_proj = nn.Linear(in_channels, hidden_size)
         self.position_embedding = nn.Parameter(torch.zeros(1, grid_size * grid_size, hidden_size))

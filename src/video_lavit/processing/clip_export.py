@@ -186,11 +186,18 @@ def _settings(processor: VideoLaVITVideoProcessor, motion_tokenizer, options: di
     return json.dumps(settings, sort_keys=True, default=str)
 
 
+# Unfinished files untouched for this long belong to a run that was killed (a running one writes every clip).
+_STALE_PARTIAL_SECONDS = 15 * 60
+
+
 def _remove_partial_files(folder: str, stem: str) -> None:
+    now = time.time()
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         if name.startswith((f".{stem}.safetensors.partial-", f".{stem}.png.partial-")):
+            path = os.path.join(folder, name)
             try:
-                os.unlink(os.path.join(folder, name))
+                if now - os.path.getmtime(path) > _STALE_PARTIAL_SECONDS:
+                    os.unlink(path)
             except OSError:
                 pass
 
@@ -235,7 +242,17 @@ def tokenize_video(
     source = os.fspath(video)
     source_path = os.path.realpath(source)
     settings = _settings(processor, motion_tokenizer, options)
+    for target in (tensor_path, sheet_path):
+        if os.path.realpath(target) == source_path:
+            raise OutputError(
+                f"{target}: is the video being read; its output would overwrite it. Choose another output folder."
+            )
     _remove_partial_files(output_dir, stem)  # left by a run that was killed
+    if not overwrite and os.path.exists(sheet_path) and not os.path.exists(tensor_path):
+        raise OutputError(
+            f"{sheet_path}: already exists and was not written for {source} (there is no {stem}.safetensors beside "
+            "it); choose another output folder, or pass --overwrite (overwrite=True) to replace it."
+        )
     if os.path.exists(tensor_path) and not overwrite:
         recorded = recorded_metadata(tensor_path)
         if recorded.get("source_path", recorded.get("source")) not in (source_path, source):

@@ -40,6 +40,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import jinja2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -219,6 +220,10 @@ class VideoLaVITProcessor(ProcessorMixin):
             raise TypeError(f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}")
         if padding_side not in (None, "left", "right"):
             raise InvalidInputError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+        if return_tensors not in (None, "pt", "np"):
+            raise InvalidInputError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
+        if padding not in (True, False, "longest", "do_not_pad"):
+            raise InvalidInputError(f"padding must be True, False, 'longest' or 'do_not_pad', got {padding!r}.")
         video_list = _as_list(videos, "videos")
         image_list = _as_images(images)
 
@@ -238,6 +243,11 @@ class VideoLaVITProcessor(ProcessorMixin):
                         f"the prompts hold {count} <{name}> placeholder(s) but {len(inputs)} {name}(s) were given; "
                         f"put one <{name}> in the text per {name}, in the order the {name}s are passed."
                     )
+            if padding in (False, "do_not_pad") and return_tensors and len({len(ids) for ids in input_ids}) > 1:
+                raise InvalidInputError(
+                    "the prompts have different lengths and cannot form one tensor without padding; pass padding=True "
+                    "or return_tensors=None."
+                )
             encoded = self.tokenizer.pad(
                 {"input_ids": input_ids},
                 padding=padding,
@@ -305,12 +315,16 @@ class VideoLaVITProcessor(ProcessorMixin):
         the processor. (A string returned with `tokenize=False` holds the markers only around such strings, where
         it matters; `sanitize_control_tokens=False` renders without them.)
         """
-        if kwargs.get("load_audio_from_video") or _has_audio_parts(conversation):
-            # transformers would load (and download) the audio before this processor could refuse it.
-            raise InvalidInputError("Video-LaVIT takes no audio; remove the audio parts of the conversation.")
+        _check_conversation(conversation)
+        if kwargs.get("load_audio_from_video"):
+            # transformers would load the audio before this processor could refuse it.
+            raise InvalidInputError("Video-LaVIT takes no audio; leave out load_audio_from_video.")
         if kwargs.pop("sanitize_control_tokens", None) is not False:
             conversation = self._mark_user_control_strings(conversation)
-        return super().apply_chat_template(conversation, chat_template, **kwargs)
+        try:
+            return super().apply_chat_template(conversation, chat_template, **kwargs)
+        except jinja2.TemplateError as error:
+            raise InvalidInputError(f"the chat template cannot render this conversation: {error}") from error
 
     def _mark_user_control_strings(self, conversation):
         """A copy of `conversation` (one or a batch) with the control strings of message texts marked."""
@@ -446,17 +460,44 @@ class VideoLaVITProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", "keyframe_pixel_values", "motion_vectors", "num_clips", "pixel_values"]
 
 
-def _has_audio_parts(conversation) -> bool:
-    messages = conversation
-    if isinstance(conversation, (list, tuple)) and conversation and isinstance(conversation[0], (list, tuple)):
-        messages = [message for chat in conversation for message in chat]
-    for message in messages if isinstance(messages, (list, tuple)) else []:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list) and any(
-            isinstance(part, dict) and part.get("type") == "audio" for part in content
-        ):
-            return True
-    return False
+_MESSAGE_ROLES = ("system", "user", "assistant")
+_PART_TYPES = ("text", "image", "video")
+
+
+def _check_conversation(conversation) -> None:
+    """Raise `InvalidInputError` unless `conversation` is one conversation or a batch of them, each a non-empty list of
+    `{"role", "content"}` messages whose content is a string or a list of text / image / video parts."""
+    if not isinstance(conversation, (list, tuple)) or not conversation:
+        raise InvalidInputError("a conversation must be a non-empty list of {'role': ..., 'content': ...} messages.")
+    batch = conversation if isinstance(conversation[0], (list, tuple)) else [conversation]
+    for chat in batch:
+        if not isinstance(chat, (list, tuple)) or not chat:
+            raise InvalidInputError("every conversation of a batch must be a non-empty list of messages.")
+        for index, message in enumerate(chat):
+            if not isinstance(message, dict) or message.get("role") not in _MESSAGE_ROLES:
+                role = message.get("role") if isinstance(message, dict) else type(message).__name__
+                raise InvalidInputError(
+                    f"message {index}: must be a dict with a 'role' of {', '.join(_MESSAGE_ROLES)}, got {role!r}."
+                )
+            content = message.get("content")
+            if isinstance(content, str):
+                continue
+            if not isinstance(content, (list, tuple)):
+                raise InvalidInputError(
+                    f"message {index}: 'content' must be a string or a list of parts, got {type(content).__name__}."
+                )
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind not in _PART_TYPES:
+                    raise InvalidInputError(
+                        f"message {index}: every part must be a dict with a 'type' of {', '.join(_PART_TYPES)} "
+                        f"(Video-LaVIT takes no audio), got {part!r:.80}."
+                    )
+                if kind == "text" and not isinstance(part.get("text"), str):
+                    text_type = type(part.get("text")).__name__
+                    raise InvalidInputError(
+                        f"message {index}: a text part's 'text' must be a string, got {text_type}."
+                    )
 
 
 def _as_list(inputs, name: str) -> list:
@@ -506,7 +547,22 @@ def load_image_file(path: str | os.PathLike) -> Image.Image:
                 f"{name}: not a readable image ({error}); the file is damaged, or pass a PNG, JPEG, WebP, GIF, BMP, "
                 "TIFF or AVIF file."
             ) from error
+    _check_image_mode(image, name)
     return ImageOps.exif_transpose(image).convert("RGB")
+
+
+# PIL modes whose conversion to RGB keeps the picture; 16-bit and floating-point ones would be clipped to white.
+_IMAGE_MODES = frozenset(
+    {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+)
+
+
+def _check_image_mode(image: Image.Image, name: str) -> None:
+    if image.mode not in _IMAGE_MODES:
+        raise InvalidInputError(
+            f"{name}: a {image.mode} image (16-bit or floating point) would lose its values when made 8-bit RGB; "
+            "convert it to 8-bit RGB first, with the scaling you intend."
+        )
 
 
 def _as_images(images) -> list:
@@ -537,6 +593,8 @@ def _as_images(images) -> list:
             )
         elif 0 in image.size:
             raise InvalidInputError(f"an image of size {image.size} has no pixels.")
+        else:
+            _check_image_mode(image, "an image")
     return image_list
 
 

@@ -15,9 +15,9 @@ file, where the damage is and what to do:
   timestamps spread so thinly (a damaged frame rate in a header) that the `fps` filter would repeat each frame
   thousands of times, after the command line's timestamp corrections: the re-encoding would take hours.
 
-In formats that allow timestamp discontinuities (MPEG-TS/PS, ...), a packet flagged corrupt right before the clock
-jumps is the seam of two recordings joined end to end (`cat a.ts b.ts`: the continuity counters restart there), not
-damage; it is accepted, as ffmpeg's command line accepts it.
+In formats that allow timestamp discontinuities (MPEG-TS/PS, ...), a packet flagged corrupt a few packets before the
+clock jumps is the seam of two recordings joined end to end (`cat a.ts b.ts`: the continuity counters restart
+there), not damage; it is accepted, as ffmpeg's command line accepts it.
 Damage that leaves the bitstream decodable without an error (e.g. a few garbled bytes inside a CABAC-coded H.264
 slice or in an MPEG-4 frame, a cut at a packet boundary of an MPEG-TS file, the last second of a Matroska file) cannot
 be told from a valid stream and is not detected. Truncated MP4/MOV files are found before decoding
@@ -51,6 +51,9 @@ MAX_OUTPUT_FRAMES_PER_SOURCE_FRAME = 1000
 FREE_OUTPUT_SECONDS = 4 * 3600
 _SEAM_FORWARD_SECONDS = 10.0
 _SEAM_BACKWARD_SECONDS = 0.1
+# The demuxer flags a packet a little before the seam (the last packets of the first recording are still buffered):
+# the clock must jump within this many packets after the flagged one.
+_SEAM_WINDOW_PACKETS = 8
 _TS_DISCONT = av.format.Flags.ts_discont.value
 ADVICE = "Re-download or re-export the video (or re-encode what is readable with ffmpeg first)."
 
@@ -91,6 +94,7 @@ class StreamDamageCheck:
         # A corrupt packet of a discontinuous format waits for the next one: a seam if the clock jumps there.
         self.pending_corruption: VideoDecodeError | None = None
         self.pending_time: float | None = None
+        self.pending_packet = 0
         self.trust_corrupt_flag = stream.codec_context.name in CORRUPT_FLAG_CODECS
         self.packets = 0
         self.data_packets = 0
@@ -169,9 +173,12 @@ class StreamDamageCheck:
                 decoding_time < self.pending_time - _SEAM_BACKWARD_SECONDS
                 or decoding_time > self.pending_time + _SEAM_FORWARD_SECONDS
             )
-            if not seam:
+            if seam:
+                self.pending_corruption = None
+            elif self.packets - self.pending_packet > _SEAM_WINDOW_PACKETS:
                 raise self.pending_corruption
-            self.pending_corruption = None
+            elif decoding_time is not None:
+                self.pending_time = max(self.pending_time, decoding_time)
         timestamp = packet.pts if packet.pts is not None else packet.dts
         if timestamp is not None and time_base:
             self.time = float(timestamp * time_base)
@@ -184,7 +191,9 @@ class StreamDamageCheck:
             )
             if not (self.discontinuous and decoding_time is not None):
                 raise error
-            self.pending_corruption, self.pending_time = error, decoding_time
+            if self.pending_corruption is None:
+                self.pending_corruption, self.pending_time = error, decoding_time
+                self.pending_packet = self.packets
 
     def where(self) -> str:
         """Where the last packet read lies, for messages."""

@@ -162,17 +162,17 @@ def check_reader_options(
 ) -> None:
     """Raise `InvalidInputError` for a setting of `VideoClipReader` that cannot give a correct result (`reencode` and
     `progress` are accepted for convenience and need no check)."""
-    _integer(fps, "fps", 1)
-    _integer(num_frames, "num_frames", 2)
+    _integer(fps, "fps", 1, 120)
+    _integer(num_frames, "num_frames", 2, 1024)
     if max_clips is not None:
         _integer(max_clips, "max_clips", 1)
-    if len(tuple(grid_size)) != 2:
+    if not isinstance(grid_size, (tuple, list)) or len(grid_size) != 2:
         raise InvalidInputError(f"the motion grid size must be (height, width), got {grid_size!r}.")
     for value, what in zip(grid_size, ("height", "width")):
-        _integer(value, f"the motion grid {what}", 1)
-    _integer(bit_rate, "bit_rate", 1000)
+        _integer(value, f"the motion grid {what}", 1, 1024)
+    _integer(bit_rate, "bit_rate", 1000, 10**9)
     _integer(encoder_threads, "encoder_threads", 1, MAX_ENCODER_THREADS)
-    if len(tuple(motion_std)) != 2:
+    if not isinstance(motion_std, (tuple, list)) or len(motion_std) != 2:
         raise InvalidInputError(f"motion_std must hold the (x, y) std, got {motion_std!r}.")
     for value, axis in zip(motion_std, "xy"):
         _positive(value, f"motion_std ({axis})")
@@ -206,6 +206,9 @@ class _PacketSpool:
         self.offsets: list[int] = []
         self.sizes: list[int] = []
         self.intra_frames: list[int] = []
+        # Presentation time of each packet, seconds from the first (kept for streams read as they are, whose frames
+        # need not be evenly spaced).
+        self.times: list[float] = []
         self._end = 0
         self._next_space_check = _SPACE_CHECK_BYTES
         self.reserve = _TEMP_RESERVE_BYTES
@@ -649,11 +652,13 @@ class VideoClipReader:
                         continue
                     timeline.correct_packet(packet)
                     timestamp = packet.pts if packet.pts is not None else packet.dts
+                    seconds = spool.times[-1] if spool.times else 0.0
                     if timestamp is not None:
                         first_time = timestamp if first_time is None else min(first_time, timestamp)
                         seconds = float((timestamp - first_time) * time_base)
                         check_duration(seconds, self.max_duration, self.name, "it holds more than")
                     spool.append(packet)
+                    spool.times.append(seconds)
                     bar.update(1)
             check.finish()
         except BaseException:
@@ -734,11 +739,17 @@ class VideoClipReader:
             raise VideoDecodeError(
                 f"{self.name}: the clip at frame {start_frame} decodes to no frame; the file is damaged."
             )
+        motion_vectors = clip_motion_grid(grids, self.num_frames, self.grid_size)
+        if not bool(torch.isfinite(motion_vectors).all()):
+            raise InvalidInputError(
+                f"{self.name}: motion_std {self.motion_std} and motion_scale {self.motion_scale} give non-finite "
+                "motion values; use the processor's defaults (or values near them)."
+            )
         return VideoClip(
             keyframe=keyframe,
-            motion_vectors=clip_motion_grid(grids, self.num_frames, self.grid_size),
+            motion_vectors=motion_vectors,
             start_frame=start_frame,
-            start_time=start_frame / float(self.info.frame_rate),
+            start_time=spool.times[start_frame] if spool.times else start_frame / float(self.info.frame_rate),
             num_valid_frames=len(grids),
         )
 

@@ -12,6 +12,7 @@ differently and we promise the reference's exact numbers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -23,7 +24,8 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImage
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..errors import InvalidInputError, VideoDecodeError
+from ..errors import CheckpointLoadError, InvalidInputError, VideoDecodeError, VideoLaVITError
+from ..loading import check_local_folder
 from .motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD
 from .video_io import DEFAULT_MAX_DURATION, VideoClip, VideoClipReader, check_reader_options
 from .video_sources import VideoInput, describe_video_input
@@ -113,8 +115,27 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
         self._check_options(self._options({}))
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """`BaseVideoProcessor.from_pretrained`, with the package's errors for a missing or damaged folder."""
+        name = os.fspath(pretrained_model_name_or_path)
+        check_local_folder(name, "video processor")
+        try:
+            return super().from_pretrained(name, **kwargs)
+        except VideoLaVITError:
+            raise
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+            raise CheckpointLoadError(
+                f"{name}: cannot load the video processor ({type(error).__name__}: {error}); its "
+                "video_preprocessor_config.json is missing or damaged."
+            ) from error
+
+    @classmethod
     def from_dict(cls, video_processor_dict: dict, **kwargs):
         """`BaseVideoProcessor.from_dict`, naming the configuration in the error raised for an impossible setting."""
+        if not isinstance(video_processor_dict, dict):
+            raise InvalidInputError(
+                f"the video processor configuration must be a JSON object, got {type(video_processor_dict).__name__}."
+            )
         try:
             return super().from_dict(video_processor_dict, **kwargs)
         except InvalidInputError as error:
@@ -137,13 +158,27 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
         size = options["size"]
         height, width = (size.get("height"), size.get("width")) if hasattr(size, "get") else (None, None)
         for value, what in ((height, "keyframe height"), (width, "keyframe width")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"the {what} (size) must be a positive integer, got {value!r}.")
-        mean, std = list(options["image_mean"]), list(options["image_std"])
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 8192:
+                raise InvalidInputError(f"the {what} (size) must be an integer from 1 to 8192, got {value!r}.")
+        try:
+            mean, std = [float(value) for value in options["image_mean"]], [float(v) for v in options["image_std"]]
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"image_mean and image_std must be 3 numbers each, got {options['image_mean']!r} and "
+                f"{options['image_std']!r}."
+            ) from None
         if len(mean) != 3 or len(std) != 3:
             raise InvalidInputError(f"image_mean and image_std need 3 values (RGB), got {mean} and {std}.")
-        if not all(np.isfinite(value) for value in mean) or not all(np.isfinite(value) and value > 0 for value in std):
-            raise InvalidInputError(f"image_mean must be finite and image_std positive, got {mean} and {std}.")
+        if not all(abs(value) <= 1e3 for value in mean) or not all(1e-3 <= value <= 1e3 for value in std):
+            raise InvalidInputError(
+                f"image_mean must lie within +-1000 and image_std from 0.001 to 1000, got {mean} and {std}."
+            )
+        try:
+            PILImageResampling(options["resample"])
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"resample must be a PIL resampling filter (0 to 5; 3 is bicubic), got {options['resample']!r}."
+            ) from None
         check_reader_options(**VideoLaVITVideoProcessor._reader_arguments(options))
 
     @staticmethod
@@ -192,6 +227,8 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
     def preprocess(self, videos: VideoInput | Sequence[VideoInput], **kwargs) -> BatchFeature:
         """Process one video or a list of videos (see the class docstring for what comes back)."""
         return_tensors = kwargs.pop("return_tensors", None)
+        if return_tensors not in (None, "pt", "np"):
+            raise InvalidInputError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
         if isinstance(videos, (list, tuple)):
             if not videos:
                 raise VideoDecodeError("no video was given; pass a path, bytes or a file object, or a list of them.")

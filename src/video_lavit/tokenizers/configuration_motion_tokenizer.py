@@ -7,6 +7,7 @@ from transformers import PreTrainedConfig
 
 from ..checks import (
     CheckedConfigMixin,
+    check_at_most,
     check_heads,
     check_non_negative_numbers,
     check_positive_ints,
@@ -89,6 +90,7 @@ class VideoLaVITMotionTokenizerConfig(CheckedConfigMixin, PreTrainedConfig):
         check_non_negative_numbers(
             owner, self, ("commitment_weight", "ema_decay", "dead_code_threshold", "initializer_range")
         )
+        check_at_most(owner, self, {"blocks_per_stage": 64})
         check_heads(owner, "hidden_size", self.hidden_size, "num_attention_heads", self.num_attention_heads)
         if (self.num_frames, self.grid_height, self.grid_width) != (24, 20, 36):
             # The four down-sampling convolutions map exactly 24 x 20 x 36 to 3 x 5 x 9.

@@ -12,6 +12,7 @@ from transformers import PreTrainedConfig
 
 from ..checks import (
     CheckedConfigMixin,
+    check_at_most,
     check_heads,
     check_non_negative_numbers,
     check_positive_ints,
@@ -111,6 +112,7 @@ class VideoLaVITVisualTokenizerConfig(CheckedConfigMixin, PreTrainedConfig):
         )
         check_positive_numbers(owner, self, ("vision_layer_norm_eps", "merger_layer_norm_eps"))
         check_non_negative_numbers(owner, self, ("commitment_weight", "initializer_range"))
+        check_at_most(owner, self, {"vision_num_hidden_layers": 256, "merger_num_hidden_layers": 256})
         check_heads(
             owner,
             "vision_hidden_size",
@@ -213,6 +215,7 @@ class VideoLaVITVisualTokenDecoderConfig(CheckedConfigMixin, PreTrainedConfig):
         )
         check_positive_numbers(owner, self, ("layer_norm_eps",))
         check_non_negative_numbers(owner, self, ("initializer_range",))
+        check_at_most(owner, self, {"num_hidden_layers": 256})
         dims = self.prompt_embed_dims
         if not dims or not all(isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 for dim in dims):
             raise InvalidInputError(f"{owner}.prompt_embed_dims must be positive integers, got {dims!r}.")
