@@ -18,9 +18,10 @@ file, where the damage is and what to do:
 In formats that allow timestamp discontinuities (MPEG-TS/PS, ...), a packet flagged corrupt a few packets before the
 clock jumps is the seam of two recordings joined end to end (`cat a.ts b.ts`: the continuity counters restart
 there), not damage; it is accepted, as ffmpeg's command line accepts it.
-Damage that leaves the bitstream decodable without an error (e.g. a few garbled bytes inside a CABAC-coded H.264
-slice or in an MPEG-4 frame, a cut at a packet boundary of an MPEG-TS file, the last second of a Matroska file) cannot
-be told from a valid stream and is not detected. Truncated MP4/MOV files are found before decoding
+Damage that leaves the bitstream decodable without an error cannot be told from a valid stream and is not detected:
+e.g. a few garbled bytes inside a CABAC-coded H.264 slice or in an MPEG-4 frame, the last second of a Matroska file,
+and files cut short in formats that declare no length and need no index (MPEG-TS and MPEG-PS/VOB, ASF/WMV, NUT):
+such a file reads as the shorter video it now is. Truncated MP4/MOV files are found before decoding
 (`video_sources.check_iso_bmff_boxes`).
 """
 
