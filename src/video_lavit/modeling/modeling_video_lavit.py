@@ -502,7 +502,7 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         if input_ids.is_floating_point():
             raise InvalidInputError(f"input_ids must be integer token ids, got {input_ids.dtype}")
         layout = self.token_layout
-        lowest, highest = int(input_ids.min()), int(input_ids.max())
+        lowest, highest = torch.stack(torch.aminmax(input_ids)).tolist()  # one device-to-host copy
         if lowest < 0 or highest >= layout.vocab_size + 2:
             raise InvalidInputError(
                 f"input_ids hold id {lowest if lowest < 0 else highest}, outside the vocabulary [0, "

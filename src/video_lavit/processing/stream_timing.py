@@ -52,7 +52,7 @@ class CommandLineTimeline:
     """
 
     def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream):
-        self.time_base = stream.time_base or Fraction(1, 90_000)
+        self.time_base = Fraction(stream.time_base or Fraction(1, 90_000))
         self.discontinuous = bool(container.format.flags & _TS_DISCONT)
         self.start_shift = -int(container.start_time) if container.start_time is not None else 0
         if self.discontinuous and container.start_time is not None and stream.start_time is not None:
@@ -77,10 +77,10 @@ class CommandLineTimeline:
         self.previous_duration = max(1, _round(1 / (Fraction(average_rate or 25) * Fraction(self.time_base))))
 
     def _to_microseconds(self, timestamp: int) -> int:
-        return _round(timestamp * Fraction(self.time_base) * MICROSECONDS)
+        return _round(timestamp * self.time_base * MICROSECONDS)
 
     def _from_microseconds(self, value: int) -> int:
-        return _round(Fraction(value, MICROSECONDS) / Fraction(self.time_base))
+        return _round(Fraction(value, MICROSECONDS) / self.time_base)
 
     def correct_packet(self, packet: av.Packet) -> None:
         """Shift `packet`'s PTS and DTS in place (steps 1 and 2 of the module docstring)."""
