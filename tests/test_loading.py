@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from video_lavit import (
     VideoLaVITConfig,
-    VideoLaVITForCausalLM,
+    VideoLaVITForConditionalGeneration,
     VideoLaVITMotionConditionEncoder,
     VideoLaVITMotionTokenizer,
     VideoLaVITMotionTokenizerConfig,
@@ -64,10 +64,10 @@ def test_unexpected_and_mis_shaped_weights_are_refused(saved_motion_tokenizer):
 
 def test_language_model_and_diffusers_models_load_strictly(tmp_path):
     torch.manual_seed(0)
-    VideoLaVITForCausalLM(tiny_config()).save_pretrained(tmp_path / "lm")
+    VideoLaVITForConditionalGeneration(tiny_config()).save_pretrained(tmp_path / "lm")
     edit_weights(tmp_path / "lm", lambda weights: weights.pop("lm_head.weight"))
     with pytest.raises(CheckpointLoadError, match="lm_head.weight"):
-        VideoLaVITForCausalLM.from_pretrained(tmp_path / "lm")
+        VideoLaVITForConditionalGeneration.from_pretrained(tmp_path / "lm")
     encoder = VideoLaVITMotionConditionEncoder(out_channels=8, hidden_size=16, num_attention_heads=2, num_layers=1)
     encoder.save_pretrained(tmp_path / "encoder")
     name = "diffusion_pytorch_model.safetensors"
@@ -97,7 +97,7 @@ def test_missing_local_folders_fail_at_once_without_the_network(tmp_path, monkey
     (tmp_path / "converted").mkdir()
     for loader in (
         VideoLaVITMotionTokenizer.from_pretrained,
-        VideoLaVITForCausalLM.from_pretrained,
+        VideoLaVITForConditionalGeneration.from_pretrained,
         VideoLaVITMotionConditionEncoder.from_pretrained,
         VideoLaVITDetokenizerPipeline.from_pretrained,
     ):

@@ -11,30 +11,48 @@ from .conversion import (
 )
 from .errors import (
     CheckpointConversionError,
+    CheckpointLoadError,
     InvalidInputError,
+    OutputError,
     UnsupportedVideoError,
     VideoDecodeError,
     VideoLaVITError,
+    VideoTooLongError,
 )
-from .modeling import VideoLaVITConfig, VideoLaVITForCausalLM, VideoLaVITModel
+from .modeling import (
+    VideoLaVITConfig,
+    VideoLaVITForConditionalGeneration,
+    VideoLaVITKeyframeTokens,
+    VideoLaVITModel,
+    VideoLaVITPreTrainedModel,
+)
 from .pipelines import (
     VideoLaVITDetokenizerPipeline,
     VideoLaVITDetokenizerPipelineOutput,
     VideoLaVITGenerator,
     VideoLaVITMotionConditionEncoder,
     VideoLaVITVideoUNet,
+    VideoTokensOutput,
+    generate_video_tokens,
+    pad_left,
 )
 from .processing import (
     VideoClip,
     VideoClipReader,
+    VideoLaVITGeneratedSequence,
+    VideoLaVITProcessor,
     VideoLaVITVideoProcessor,
+    add_video_lavit_tokens,
     iter_video_clips,
+    layout_from_tokenizer,
     make_contact_sheet,
     make_sample_video,
     motion_to_arrow_image,
     motion_to_hsv_image,
 )
-from .registration import register_auto_classes
+from .registration import (
+    register_auto_classes,
+)
 from .tokenizers import (
     VectorQuantizer,
     VideoLaVITMotionTokenizer,
@@ -44,43 +62,57 @@ from .tokenizers import (
     VideoLaVITVisualTokenizer,
     VideoLaVITVisualTokenizerConfig,
 )
+from .tokenizers.token_layout import VideoLaVITTokenLayout
 
 __version__ = "0.1.0"
 
 register_auto_classes()
 
 __all__ = [
-    "CheckpointConversionError",
-    "InvalidInputError",
-    "VectorQuantizer",
-    "VideoLaVITMotionTokenizer",
-    "VideoLaVITMotionTokenizerConfig",
-    "VideoLaVITVideoUNet",
-    "VideoLaVITVisualTokenDecoder",
-    "VideoLaVITVisualTokenDecoderConfig",
-    "VideoLaVITVisualTokenizer",
-    "VideoLaVITVisualTokenizerConfig",
     "convert_detokenizer",
     "convert_language_model",
     "convert_motion_tokenizer",
     "convert_visual_tokenizer",
+    "CheckpointConversionError",
+    "CheckpointLoadError",
+    "InvalidInputError",
+    "OutputError",
     "UnsupportedVideoError",
-    "VideoClip",
-    "VideoClipReader",
     "VideoDecodeError",
+    "VideoLaVITError",
+    "VideoTooLongError",
     "VideoLaVITConfig",
+    "VideoLaVITForConditionalGeneration",
+    "VideoLaVITKeyframeTokens",
+    "VideoLaVITModel",
+    "VideoLaVITPreTrainedModel",
     "VideoLaVITDetokenizerPipeline",
     "VideoLaVITDetokenizerPipelineOutput",
-    "VideoLaVITError",
-    "VideoLaVITForCausalLM",
     "VideoLaVITGenerator",
-    "VideoLaVITModel",
     "VideoLaVITMotionConditionEncoder",
+    "VideoLaVITVideoUNet",
+    "VideoTokensOutput",
+    "generate_video_tokens",
+    "pad_left",
+    "VideoClip",
+    "VideoClipReader",
+    "VideoLaVITGeneratedSequence",
+    "VideoLaVITProcessor",
     "VideoLaVITVideoProcessor",
+    "add_video_lavit_tokens",
     "iter_video_clips",
+    "layout_from_tokenizer",
     "make_contact_sheet",
     "make_sample_video",
     "motion_to_arrow_image",
     "motion_to_hsv_image",
     "register_auto_classes",
+    "VectorQuantizer",
+    "VideoLaVITMotionTokenizer",
+    "VideoLaVITMotionTokenizerConfig",
+    "VideoLaVITTokenLayout",
+    "VideoLaVITVisualTokenDecoder",
+    "VideoLaVITVisualTokenDecoderConfig",
+    "VideoLaVITVisualTokenizer",
+    "VideoLaVITVisualTokenizerConfig",
 ]

@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     visual.set_defaults(handler=run_convert_visual_tokenizer)
     language = targets.add_parser(
         "language-model",
-        help="language_model_sft/ (understanding) or language_model/ (generation) -> VideoLaVITForCausalLM folder",
+        help="language_model_sft/ (understanding) or language_model/ (generation) -> a model folder",
     )
     language.add_argument("--checkpoint-dir", required=True, help="the reference's language_model(_sft)/ folder")
     language.add_argument("--output", required=True, help="folder to write (model, generation config, processor)")

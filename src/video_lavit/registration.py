@@ -18,7 +18,7 @@ from transformers import (
 )
 
 from .modeling.configuration_video_lavit import VideoLaVITConfig
-from .modeling.modeling_video_lavit import VideoLaVITForCausalLM, VideoLaVITModel
+from .modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITModel
 from .processing.processing_video_lavit import VideoLaVITProcessor
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
 from .tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
@@ -43,5 +43,5 @@ def register_auto_classes() -> None:
     ):
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
-    AutoModelForCausalLM.register(VideoLaVITConfig, VideoLaVITForCausalLM, exist_ok=True)
-    AutoModelForImageTextToText.register(VideoLaVITConfig, VideoLaVITForCausalLM, exist_ok=True)
+    AutoModelForCausalLM.register(VideoLaVITConfig, VideoLaVITForConditionalGeneration, exist_ok=True)
+    AutoModelForImageTextToText.register(VideoLaVITConfig, VideoLaVITForConditionalGeneration, exist_ok=True)

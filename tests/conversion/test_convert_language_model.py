@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from tiny_tokenizer import build_tiny_llama_tokenizer
 from transformers import AutoModelForCausalLM, AutoProcessor, LlamaConfig, LlamaForCausalLM
 
-from video_lavit import CheckpointConversionError, VideoLaVITForCausalLM, convert_visual_tokenizer
+from video_lavit import CheckpointConversionError, VideoLaVITForConditionalGeneration, convert_visual_tokenizer
 from video_lavit.cli import main
 from video_lavit.conversion.language_model import convert_language_model
 
@@ -80,7 +80,7 @@ def test_understanding_checkpoint(tmp_path, llama):
         torch.testing.assert_close(model(input_ids=ids).logits, llama(input_ids=ids).logits, rtol=0, atol=0)
     assert not any(name.endswith(".bin") for name in os.listdir(output))
     loaded = AutoModelForCausalLM.from_pretrained(output).eval()
-    assert isinstance(loaded, VideoLaVITForCausalLM)
+    assert isinstance(loaded, VideoLaVITForConditionalGeneration)
     assert not any(p.requires_grad for p in loaded.model.visual_tokenizer.vision_model.parameters())
     assert not any(p.requires_grad for p in loaded.model.motion_tokenizer.parameters())
     # Text logits are exactly the LLaMA's.

@@ -7,7 +7,7 @@ from test_modeling_video_lavit import spread_keep_scores, tiny_config
 from tiny_tokenizer import build_tiny_video_lavit_tokenizer
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
-from video_lavit import VideoLaVITForCausalLM, VideoLaVITVideoProcessor, make_sample_video
+from video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITVideoProcessor, make_sample_video
 from video_lavit.processing import VideoLaVITProcessor
 
 
@@ -16,7 +16,7 @@ def checkpoint(tmp_path_factory):
     """A tiny understanding checkpoint folder with its processor, as the converter writes it."""
     folder = tmp_path_factory.mktemp("checkpoint")
     torch.manual_seed(0)
-    model = VideoLaVITForCausalLM(tiny_config(image_size=224, patch_size=56)).eval()
+    model = VideoLaVITForConditionalGeneration(tiny_config(image_size=224, patch_size=56)).eval()
     spread_keep_scores(model)
     model.save_pretrained(folder)
     video_processor = VideoLaVITVideoProcessor(encoder_threads=3)
@@ -35,7 +35,7 @@ def video(tmp_path_factory):
 def test_video_and_image_questions_in_one_batch(checkpoint, video):
     processor = AutoProcessor.from_pretrained(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint).eval()
-    assert isinstance(AutoModelForImageTextToText.from_pretrained(checkpoint), VideoLaVITForCausalLM)
+    assert isinstance(AutoModelForImageTextToText.from_pretrained(checkpoint), VideoLaVITForConditionalGeneration)
     conversations = [
         [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What is happening?"}]}],
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What color is the car?"}]}],

@@ -2,238 +2,342 @@ import os
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM
+from tiny_models import spread_keep_scores, tiny_video_lavit_config
+from tiny_tokenizer import build_tiny_video_lavit_tokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForImageTextToText
 
-from video_lavit import InvalidInputError, VideoLaVITConfig, VideoLaVITForCausalLM
+from video_lavit import (
+    InvalidInputError,
+    VideoLaVITConfig,
+    VideoLaVITForConditionalGeneration,
+    VideoLaVITModel,
+    VideoLaVITProcessor,
+    generate_video_tokens,
+    pad_left,
+)
+from video_lavit.training import freeze_for_training
 
 HUB_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs")
 
-
-def tiny_config(keyframe_input="features", image_size=32, patch_size=8, **overrides):
-    values = dict(
-        text_config=dict(
-            model_type="llama",
-            vocab_size=356,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            max_position_embeddings=1024,
-            pad_token_id=0,
-            bos_token_id=1,
-            eos_token_id=2,
-        ),
-        visual_tokenizer_config=dict(
-            image_size=image_size,
-            patch_size=patch_size,
-            vision_hidden_size=32,
-            vision_num_hidden_layers=1,
-            vision_num_attention_heads=2,
-            vision_intermediate_size=64,
-            vision_projection_dim=16,
-            merger_num_hidden_layers=1,
-            merger_num_attention_heads=2,
-            merger_intermediate_size=64,
-            codebook_size=16,
-            code_dim=8,
-            language_hidden_size=32,
-        ),
-        motion_tokenizer_config=dict(
-            hidden_size=16, num_attention_heads=2, codebook_size=16, code_dim=8, blocks_per_stage=1
-        ),
-        text_vocab_size=320,
-        keyframe_input=keyframe_input,
-    )
-    values.update(overrides)
-    return VideoLaVITConfig(**values)
+PROMPTS = ["A man <video> rides a bicycle.", "<image> What color is the car?", "The dog <video>", "A quiet street."]
 
 
-def spread_keep_scores(model):
-    """Random initial keep scores are all near zero; larger predictor weights give a clear keep / drop mix."""
-    predictor = model.model.visual_tokenizer.token_predictor
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for layer in (predictor.in_proj, predictor.fc1, predictor.fc2, predictor.fc3):
-            layer.weight.normal_(0, 2 * layer.in_features**-0.5, generator=generator)
+def build_model(keyframe_input="features", seed=0, **overrides):
+    torch.manual_seed(seed)
+    model = VideoLaVITForConditionalGeneration(tiny_video_lavit_config(keyframe_input, **overrides)).eval()
+    spread_keep_scores(model.model.visual_tokenizer)
+    return model
 
 
 @pytest.fixture(scope="module")
 def understanding():
-    torch.manual_seed(0)
-    model = VideoLaVITForCausalLM(tiny_config()).eval()
-    spread_keep_scores(model)
-    return model
+    return build_model()
 
 
 @pytest.fixture(scope="module")
 def generation():
-    torch.manual_seed(0)
-    model = VideoLaVITForCausalLM(tiny_config("codes")).eval()
-    spread_keep_scores(model)
-    return model
+    return build_model("codes")
 
 
-def media(seed=0, clips=3, images=1):
+@pytest.fixture(scope="module")
+def processor():
+    return VideoLaVITProcessor(tokenizer=build_tiny_video_lavit_tokenizer())
+
+
+def media(seed=0, clips=(2, 1), images=1):
+    """Decoded videos (the video processor's output) and preprocessed images, as random tensors."""
     generator = torch.Generator().manual_seed(seed)
-    return dict(
-        keyframe_pixel_values=torch.randn(clips, 3, 32, 32, generator=generator),
-        motion_vectors=torch.randn(clips, 2, 24, 20, 36, generator=generator) * 3,
-        pixel_values=torch.randn(images, 3, 32, 32, generator=generator),
+    total = sum(clips)
+    videos = {
+        "keyframe_pixel_values": torch.randn(total, 3, 32, 32, generator=generator),
+        "motion_vectors": torch.randn(total, 2, 24, 20, 36, generator=generator) * 3,
+        "num_clips": torch.tensor(clips),
+    }
+    return videos, torch.randn(images, 3, 32, 32, generator=generator)
+
+
+def inputs_for(processor, model, prompts=PROMPTS, padding_side="left", **options):
+    videos, images = media()
+    count = "".join(prompts).count
+    videos = {
+        "keyframe_pixel_values": videos["keyframe_pixel_values"][: 3 if count("<video>") == 2 else 2],
+        "motion_vectors": videos["motion_vectors"][: 3 if count("<video>") == 2 else 2],
+        "num_clips": videos["num_clips"][: count("<video>")],
+    }
+    return processor(
+        text=prompts,
+        videos=videos if count("<video>") else None,
+        images=images if count("<image>") else None,
+        keyframe_tokenizer=model,
+        padding_side=padding_side,
+        **options,
     )
 
 
-def batch(layout):
-    """A video of 2 clips + text, an image + text, a video of 1 clip, and text only; right padded."""
-    rows = [
-        [1, 5, 6, layout.video_token_id, 7, 8],
-        [1, layout.image_token_id, 9, 10],
-        [1, 11, layout.video_token_id],
-        [1, 12, 13, 14, 15],
-    ]
-    length = max(map(len, rows))
-    input_ids = torch.tensor([row + [0] * (length - len(row)) for row in rows])
-    attention_mask = torch.tensor([[1] * len(row) + [0] * (length - len(row)) for row in rows])
-    return input_ids, attention_mask, torch.tensor([2, 1])
-
-
-def test_codes_sequences_are_assembled_as_the_reference(generation):
+def test_codes_sequences_are_built_as_the_reference(generation, processor):
     layout = generation.token_layout
-    input_ids, attention_mask, num_clips = batch(layout)
-    inputs = media()
-    built = generation.model.build_multimodal_inputs(
-        input_ids,
-        attention_mask,
-        labels=input_ids.masked_fill(attention_mask == 0, -100),
-        num_clips=num_clips,
-        **inputs,
-    )
-    assert built.inputs_embeds is None
-    tokens = generation.model.visual_tokenizer.tokenize(inputs["keyframe_pixel_values"]).split()
-    image_tokens = generation.model.visual_tokenizer.tokenize(inputs["pixel_values"]).split()
-    motion = generation.model.motion_tokenizer.encode(inputs["motion_vectors"]).indices
+    videos, images = media()
+    inputs = processor(text=PROMPTS, videos=videos, images=images, keyframe_tokenizer=generation, padding_side="right")
+    assert set(inputs) == {"input_ids", "attention_mask", "motion_vectors"}
+    tokens = generation.model.visual_tokenizer.tokenize(videos["keyframe_pixel_values"]).split()
+    image_tokens = generation.model.visual_tokenizer.tokenize(images).split()
+    placeholders = [layout.video_token_id] * 135
 
     def clip(index):
+        keyframe = layout.visual_codes_to_ids(tokens[index]).tolist()
         return [
             layout.image_start_id,
-            *layout.visual_codes_to_ids(tokens[index]).tolist(),
+            *keyframe,
             layout.image_end_id,
             layout.motion_start_id,
-            *layout.motion_codes_to_ids(motion[index]).tolist(),
+            *placeholders,
             layout.motion_end_id,
         ]
 
+    prompt = [processor._tokenize_prompt(sample, True) for sample in PROMPTS]
     image = [layout.image_start_id, *layout.visual_codes_to_ids(image_tokens[0]).tolist(), layout.image_end_id]
-    expected = [
-        [1, 5, 6, *clip(0), *clip(1), 7, 8],
-        [1, *image, 9, 10],
-        [1, 11, *clip(2)],
-        [1, 12, 13, 14, 15],
-    ]
-    for row, ids, mask, labels in zip(expected, built.input_ids, built.attention_mask, built.labels):
+    video_id, image_id = layout.video_token_id, layout.image_token_id
+    expected = []
+    clips = iter([[0, 1], [2]])
+    for ids in prompt:
+        row = []
+        for token_id in ids:
+            if token_id == video_id:
+                for index in next(clips):
+                    row += clip(index)
+            elif token_id == image_id:
+                row += image
+            else:
+                row.append(token_id)
+        expected.append(row)
+    for row, ids, mask in zip(expected, inputs["input_ids"], inputs["attention_mask"]):
         assert ids[: len(row)].tolist() == row
         assert mask.tolist() == [1] * len(row) + [0] * (len(ids) - len(row))
-        text = torch.tensor(row) < layout.text_vocab_size
-        assert labels[: len(row)].tolist() == torch.where(text, torch.tensor(row), -100).tolist()
-        assert (labels[len(row) :] == -100).all()
+    assert torch.equal(inputs["motion_vectors"], videos["motion_vectors"])
     assert len(clip(0)) == 2 + len(tokens[0]) + 2 + 135
 
 
-def test_features_are_placed_between_the_markers(understanding):
+def test_features_fill_the_placeholders_between_the_markers(understanding, processor):
     layout = understanding.token_layout
-    input_ids, attention_mask, num_clips = batch(layout)
-    inputs = media()
-    built = understanding.model.build_multimodal_inputs(input_ids, attention_mask, num_clips=num_clips, **inputs)
-    features = understanding.model.visual_tokenizer.encode_features(inputs["keyframe_pixel_values"])
-    row = built.feature_mask[0].nonzero().flatten()
-    first = features.split("features")[0]
-    assert built.input_ids[0, row[0] - 1] == layout.image_start_id
-    torch.testing.assert_close(built.inputs_embeds[0, row[: len(first)]], first)
-    assert built.input_ids[0, row[len(first) - 1] + 1] == layout.image_end_id
-    embeddings = understanding.get_input_embeddings()(built.input_ids)
-    torch.testing.assert_close(built.inputs_embeds[~built.feature_mask], embeddings[~built.feature_mask])
+    inputs = inputs_for(processor, understanding)
+    videos, images = media()
+    with torch.no_grad():
+        expected = understanding.model.visual_tokenizer.encode_features(videos["keyframe_pixel_values"])
+    first = expected.split("features")[0]
+    row = (inputs["input_ids"][0] == layout.image_token_id).nonzero().flatten()
+    assert inputs["input_ids"][0, row[0] - 1] == layout.image_start_id
+    assert inputs["input_ids"][0, row[len(first) - 1] + 1] == layout.image_end_id
+    torch.testing.assert_close(inputs["keyframe_features"][: len(first)], first)
+    hidden = []
+    hook = understanding.model.language_model.register_forward_pre_hook(
+        lambda module, args, kwargs: hidden.append(kwargs["inputs_embeds"]), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            understanding(**inputs)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(hidden[0][0, row[: len(first)]], first)
+    # The pixels give the same features as the precomputed ones.
+    with torch.no_grad():
+        from_features = understanding(**inputs).logits
+    assert torch.isfinite(from_features).all()
 
 
 @pytest.mark.parametrize("fixture", ["understanding", "generation"])
-def test_batch_equals_single_and_padding_side_does_not_matter(fixture, request):
+def test_batch_equals_single_and_padding_side_does_not_matter(fixture, request, processor):
     model = request.getfixturevalue(fixture)
-    layout = model.token_layout
-    input_ids, attention_mask, num_clips = batch(layout)
-    inputs = media()
     with torch.no_grad():
-        batched = model(input_ids=input_ids, attention_mask=attention_mask, num_clips=num_clips, **inputs).logits
-        left = model.model.build_multimodal_inputs(
-            input_ids, attention_mask, num_clips=num_clips, padding_side="left", **inputs
-        )
-        left_logits = model(
-            input_ids=None if left.inputs_embeds is not None else left.input_ids,
-            inputs_embeds=left.inputs_embeds,
-            attention_mask=left.attention_mask,
-        ).logits
-        single = model(
-            input_ids=input_ids[:1, :6],
-            keyframe_pixel_values=inputs["keyframe_pixel_values"][:2],
-            motion_vectors=inputs["motion_vectors"][:2],
-        ).logits
-    length = single.shape[1]
-    torch.testing.assert_close(batched[0, :length], single[0], rtol=1e-4, atol=1e-4)
-    right_lengths = left.attention_mask.sum(1)
-    for row, count in enumerate(right_lengths.tolist()):
-        torch.testing.assert_close(batched[row, :count], left_logits[row, -count:], rtol=1e-4, atol=1e-4)
+        right = inputs_for(processor, model, padding_side="right")
+        left = inputs_for(processor, model, padding_side="left")
+        right_logits = model(**right).logits
+        left_logits = model(**left).logits
+        single = inputs_for(processor, model, prompts=PROMPTS[:1])
+        single_logits = model(**single).logits
+    length = single_logits.shape[1]
+    torch.testing.assert_close(right_logits[0, :length], single_logits[0], rtol=1e-4, atol=1e-4)
+    for row, count in enumerate(right["attention_mask"].sum(1).tolist()):
+        torch.testing.assert_close(right_logits[row, :count], left_logits[row, -count:], rtol=1e-4, atol=1e-4)
 
 
-def test_training_loss_and_gradients(understanding):
-    model = VideoLaVITForCausalLM(tiny_config())
-    model.load_state_dict(understanding.state_dict())
+def test_training_loss_and_every_trainable_parameter_gets_a_gradient(understanding, processor):
+    model = build_model()
     model.train()
     model.activation_checkpointing_enable()
-    input_ids, attention_mask, num_clips = batch(model.token_layout)
-    labels = input_ids.masked_fill(attention_mask == 0, -100)
-    output = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, num_clips=num_clips, **media())
+    assert freeze_for_training(model) == ["motion_tokenizer", "visual_tokenizer"]
+    inputs = inputs_for(processor, model, padding_side="right")
+    layout = model.token_layout
+    labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
+    labels = labels.masked_fill(labels >= layout.vocab_size, -100)
+    output = model(**inputs, labels=labels)
     assert torch.isfinite(output.loss)
     output.loss.backward()
-    assert model.lm_head.weight.grad.abs().sum() > 0
-    assert model.model.language_model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
-    merger = model.model.visual_tokenizer.token_merger
-    assert sum(p.grad.abs().sum() for p in merger.parameters() if p.grad is not None) > 0
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None and p.grad.abs().sum() > 0 for _, p in trainable)
+    assert all(p.grad is None for p in model.model.visual_tokenizer.parameters())
+    # With the projection trained, the features are recomputed from pixels with their gradient.
+    model.zero_grad()
+    freeze_for_training(model, train_keyframe_projection=True)
+    videos, images = media()
+    pixels = torch.cat([videos["keyframe_pixel_values"][:2], images, videos["keyframe_pixel_values"][2:]])
+    with_pixels = {key: value for key, value in inputs.items() if key != "keyframe_features"}
+    model(**with_pixels, pixel_values=pixels, labels=labels).loss.backward()
     assert model.model.visual_tokenizer.language_projection.weight.grad.abs().sum() > 0
-    assert all(p.grad is None for p in model.model.visual_tokenizer.vision_model.parameters())
-    assert all(p.grad is None for p in model.model.motion_tokenizer.parameters())
+    labels[0, -1] = layout.image_token_id
+    with pytest.raises(InvalidInputError, match="labels must be -100"):
+        model(**with_pixels, labels=labels, pixel_values=pixels)
 
 
-def test_generate_answers_after_the_prompt_and_uses_media_once(understanding):
+def test_generate_is_transformers_own_and_uses_media_once(understanding, processor):
     layout = understanding.token_layout
-    input_ids = torch.tensor([[0, 0, 1, 5, layout.video_token_id, 7], [1, layout.image_token_id, 9, 10, 11, 12]])
-    attention_mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
-    inputs = media(clips=2)
+    inputs = inputs_for(processor, understanding, prompts=PROMPTS[:2])
     calls = []
-    hook = understanding.model.visual_tokenizer.vision_model.register_forward_hook(lambda *args: calls.append(1))
+    hook = understanding.model.motion_tokenizer.register_forward_pre_hook(lambda *args: calls.append(1))
     try:
-        output = understanding.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=6,
-            do_sample=False,
-            suppress_tokens=list(layout.multimodal_id_range),
-            **inputs,
-        )
+        output = understanding.generate(**inputs, max_new_tokens=6, do_sample=False)
     finally:
         hook.remove()
-    assert len(calls) == 2, "the video's keyframes and the image are encoded once, at prefill"
-    assert torch.equal(output[:, :6], input_ids)
-    answer = output[:, 6:]
-    assert answer.shape == (2, 6)
-    assert (answer < layout.text_vocab_size).all()
-    # The first prompt alone gives the same answer.
-    alone = understanding.generate(
-        input_ids=input_ids[:1, 2:],
-        max_new_tokens=6,
-        do_sample=False,
-        suppress_tokens=list(layout.multimodal_id_range),
-        keyframe_pixel_values=inputs["keyframe_pixel_values"],
-        motion_vectors=inputs["motion_vectors"],
+    length = inputs["input_ids"].shape[1]
+    assert torch.equal(output[:, :length], inputs["input_ids"])
+    answer = output[:, length:]
+    assert answer.shape == (2, 6) and (answer < layout.text_vocab_size).all()
+    # Left-padded batch == one by one.
+    for row, prompt in enumerate(PROMPTS[:2]):
+        alone = inputs_for(processor, understanding, prompts=[prompt])
+        if "<video>" not in prompt:
+            alone = processor(text=[prompt], images=media()[1], keyframe_tokenizer=understanding)
+        single = understanding.generate(**alone, max_new_tokens=6, do_sample=False)
+        assert torch.equal(single[0, alone["input_ids"].shape[1] :], answer[row])
+    del calls[:]
+
+
+def test_continuing_from_the_returned_cache_equals_one_long_generation(understanding, processor):
+    inputs = inputs_for(processor, understanding, prompts=PROMPTS[:2])
+    whole = understanding.generate(**inputs, max_new_tokens=8, do_sample=False)
+    first = understanding.generate(
+        **inputs, max_new_tokens=4, do_sample=False, return_dict_in_generate=True, use_cache=True
     )
-    assert torch.equal(alone[0, 4:], answer[0])
+    mask = torch.cat(
+        [inputs["attention_mask"], torch.ones_like(first.sequences[:, inputs["input_ids"].shape[1] :])], 1
+    )
+    media_inputs = {key: value for key, value in inputs.items() if key not in ("input_ids", "attention_mask")}
+    second = understanding.generate(
+        first.sequences, attention_mask=mask, cache=first.cache, max_new_tokens=4, do_sample=False, **media_inputs
+    )
+    assert torch.equal(second, whole)
+
+
+@pytest.mark.parametrize("fixture", ["understanding", "generation"])
+def test_assisted_decoding_and_beam_search_with_media(fixture, request, processor):
+    model = request.getfixturevalue(fixture)
+    inputs = inputs_for(processor, model, prompts=PROMPTS[:1])
+    suppress = {"suppress_tokens": list(model.token_layout.multimodal_id_range)}
+    greedy = model.generate(**inputs, max_new_tokens=6, do_sample=False, **suppress)
+    assistant = build_model(model.config.keyframe_input, seed=1, num_hidden_layers=1)
+    assisted = model.generate(**inputs, max_new_tokens=6, do_sample=False, assistant_model=assistant, **suppress)
+    assert torch.equal(assisted, greedy)
+    batch = inputs_for(processor, model, prompts=PROMPTS[:2])
+    beams = model.generate(**batch, max_new_tokens=4, num_beams=2, num_return_sequences=2, do_sample=False, **suppress)
+    assert beams.shape[0] == 4
+    for row, prompt in enumerate(PROMPTS[:2]):
+        alone = (
+            inputs_for(processor, model, prompts=[prompt])
+            if "<video>" in prompt
+            else processor(text=[prompt], images=media()[1], keyframe_tokenizer=model)
+        )
+        single = model.generate(
+            **alone, max_new_tokens=4, num_beams=2, num_return_sequences=2, do_sample=False, **suppress
+        )
+        new = single[:, alone["input_ids"].shape[1] :]
+        assert torch.equal(beams[2 * row : 2 * row + 2, batch["input_ids"].shape[1] :], new)
+
+
+def test_common_model_behaviours(understanding, processor):
+    inputs = inputs_for(processor, understanding)
+    eager = build_model()
+    eager.set_attn_implementation("eager")
+    with torch.no_grad():
+        output = understanding(**inputs, output_hidden_states=True)
+        attentions = eager(**inputs, output_attentions=True).attentions
+        as_tuple = understanding(**inputs, return_dict=False)
+        base = understanding.model(**inputs)
+    config = understanding.config.text_config
+    assert len(output.hidden_states) == config.num_hidden_layers + 1
+    assert len(attentions) == config.num_hidden_layers
+    assert attentions[0].shape[-1] == inputs["input_ids"].shape[1]
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[0], output.logits)
+    torch.testing.assert_close(understanding.lm_head(base.last_hidden_state), output.logits)
+    # eager == sdpa
+    real = inputs["attention_mask"].bool()  # padding positions attend to nothing; their outputs differ
+    with torch.no_grad():
+        torch.testing.assert_close(eager(**inputs).logits[real], output.logits[real], rtol=1e-4, atol=1e-4)
+    # `past_key_values=` is the old name of `cache=`.
+    with torch.no_grad():
+        prefix = understanding(**inputs, use_cache=True)
+        step = torch.full((inputs["input_ids"].shape[0], 1), 5)
+        mask = torch.cat([inputs["attention_mask"], torch.ones_like(step)], 1)
+        new = understanding(input_ids=step, attention_mask=mask, cache=prefix.cache)
+        prefix = understanding(**inputs, use_cache=True)
+        old = understanding(input_ids=step, attention_mask=mask, past_key_values=prefix.cache)
+    torch.testing.assert_close(old.logits, new.logits)
+
+
+def test_media_inputs_are_in_the_forward_signature():
+    import inspect
+
+    for model_class in (VideoLaVITForConditionalGeneration, VideoLaVITModel):
+        parameters = inspect.signature(model_class.forward).parameters
+        assert {"pixel_values", "motion_vectors", "keyframe_features", "input_ids", "attention_mask"} <= set(
+            parameters
+        )
+
+
+def test_resize_token_embeddings_gives_a_model_that_reads_and_saves_new_ids(tmp_path, processor):
+    model = build_model()
+    tokenizer = processor.tokenizer
+    tokenizer_length = len(tokenizer)
+    model.resize_token_embeddings(tokenizer_length + 3)
+    new_id = tokenizer_length + 1
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([[1, 5, new_id]])).logits
+    assert logits.shape[-1] == tokenizer_length + 3
+    model.save_pretrained(tmp_path)
+    loaded = VideoLaVITForConditionalGeneration.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=torch.tensor([[1, 5, new_id]])).logits, logits)
+
+
+def test_static_cache_and_compile_for_text(understanding):
+    prompt = torch.tensor([[1, 5, 6, 7]])
+    dynamic = understanding.generate(prompt, max_new_tokens=5, do_sample=False)
+    static = understanding.generate(prompt, max_new_tokens=5, do_sample=False, cache_implementation="static")
+    assert torch.equal(static, dynamic)
+
+
+def test_save_load_round_trip_through_auto_classes(tmp_path, understanding, processor):
+    understanding.save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), VideoLaVITConfig)
+    inputs = inputs_for(processor, understanding)
+    with torch.no_grad():
+        expected = understanding(**inputs)
+        for auto in (AutoModelForCausalLM, AutoModelForImageTextToText):
+            loaded = auto.from_pretrained(tmp_path).eval()
+            assert isinstance(loaded, VideoLaVITForConditionalGeneration)
+            torch.testing.assert_close(loaded(**inputs).logits, expected.logits)
+        base = AutoModel.from_pretrained(tmp_path).eval()
+        assert isinstance(base, VideoLaVITModel)
+        torch.testing.assert_close(understanding.lm_head(base(**inputs).last_hidden_state), expected.logits)
+    assert all(name.endswith(".safetensors") or not name.endswith(".bin") for name in os.listdir(tmp_path))
+
+
+def test_bf16(understanding, processor):
+    model = build_model().to(torch.bfloat16)
+    inputs = inputs_for(processor, understanding)
+    inputs["keyframe_features"] = inputs["keyframe_features"].bfloat16()
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
 
 
 def test_keyframe_and_motion_generation(generation):
@@ -250,9 +354,7 @@ def test_keyframe_and_motion_generation(generation):
         assert row[len(prompt)] == layout.image_start_id and row[-1] == layout.image_end_id
         codes = row[len(prompt) + 1 : -1]
         assert 1 <= len(codes) <= 11 and layout.is_visual_code(codes).all()
-    from video_lavit.modeling.modeling_video_lavit import _pad_left
-
-    ids, pad_mask = _pad_left(keyframes, 0)
+    ids, pad_mask = pad_left(keyframes, 0)
     motions = generation.generate_motion_tokens(ids, pad_mask, do_sample=False)
     for keyframe, row in zip(keyframes, motions):
         assert torch.equal(row[: len(keyframe)], keyframe)
@@ -262,8 +364,8 @@ def test_keyframe_and_motion_generation(generation):
 
 def test_multi_clip_and_image_to_video(generation):
     prompts = torch.tensor([[5, 6], [7, 8]])
-    video = generation.generate_video_tokens(
-        prompts, num_clips=2, keyframe_kwargs=dict(do_sample=True, max_new_tokens=6), motion_kwargs={}
+    video = generate_video_tokens(
+        generation, prompts, num_clips=2, keyframe_kwargs=dict(do_sample=True, max_new_tokens=6), motion_kwargs={}
     )
     assert [len(codes) for codes in video.keyframe_codes] == [2, 2]
     assert all(codes.shape == (2, 135) for codes in video.motion_codes)
@@ -272,55 +374,40 @@ def test_multi_clip_and_image_to_video(generation):
         assert int((row == layout.motion_end_id).sum()) == 2 and int((row == layout.image_start_id).sum()) == 2
     image = [torch.tensor([3, 4, 5]), torch.tensor([6])]
     torch.manual_seed(0)
-    animated = generation.generate_video_tokens(
-        prompts, image_codes=image, motion_kwargs=dict(do_sample=True, top_k=50)
+    animated = generate_video_tokens(
+        generation, prompts, image_codes=image, motion_kwargs=dict(do_sample=True, top_k=50)
     )
     assert [codes[0].tolist() for codes in animated.keyframe_codes] == [[3, 4, 5], [6]]
     assert animated.motion_codes[0].shape == (1, 135)
-
-
-def test_bad_inputs_are_refused(understanding, generation):
-    layout = understanding.token_layout
-    input_ids, attention_mask, num_clips = batch(layout)
     with pytest.raises(InvalidInputError, match="num_clips"):
-        understanding(input_ids=input_ids, attention_mask=attention_mask, num_clips=torch.tensor([1, 1]), **media())
-    with pytest.raises(InvalidInputError, match="1 <image> placeholders but 2 images"):
-        understanding(input_ids=input_ids, attention_mask=attention_mask, num_clips=num_clips, **media(images=2))
-    with pytest.raises(InvalidInputError, match="placeholders but no images or videos"):
-        understanding(input_ids=input_ids, attention_mask=attention_mask)
-    with pytest.raises(InvalidInputError, match="continuous features"):
-        understanding(input_ids=input_ids[:1, :2], image_codes=[torch.tensor([1])])
-    long_prompt = torch.ones(1, 1000, dtype=torch.long)
-    long_prompt[0, 1] = layout.video_token_id
-    with pytest.raises(InvalidInputError, match="positions; use fewer clips"):
-        generation(input_ids=long_prompt, **{k: v for k, v in media(clips=1).items() if k != "pixel_values"})
+        generate_video_tokens(generation, prompts, num_clips=0)
+
+
+def test_bad_inputs_are_refused(understanding, generation, processor):
+    layout = understanding.token_layout
+    inputs = inputs_for(processor, understanding)
+    with pytest.raises(InvalidInputError, match="motion placeholders but the media give 2"):
+        understanding(**{**inputs, "motion_vectors": inputs["motion_vectors"][:2]})
+    with pytest.raises(InvalidInputError, match="keyframe placeholders"):
+        understanding(**{**inputs, "keyframe_features": inputs["keyframe_features"][:-1]})
+    with pytest.raises(InvalidInputError, match="placeholders but no media"):
+        understanding(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    with pytest.raises(InvalidInputError, match="reads keyframes as codes"):
+        generation(**inputs)
+    with pytest.raises(InvalidInputError, match="exactly one of input_ids or inputs_embeds"):
+        understanding(input_ids=inputs["input_ids"], inputs_embeds=torch.zeros(4, 2, 32))
+    with pytest.raises(InvalidInputError, match="labels must be -100"):
+        understanding(**inputs, labels=inputs["input_ids"])
+    with pytest.raises(InvalidInputError, match="keyframe_tokenizer"):
+        processor(text=PROMPTS[1], images=media()[1])
     with pytest.raises(InvalidInputError, match="motion codes must lie"):
-        generation(
-            input_ids=input_ids[2:3, :3], keyframe_codes=[torch.tensor([1])], motion_codes=torch.full((1, 135), 16)
+        processor(
+            text="<video>",
+            videos={**media()[0], "num_clips": torch.tensor([3])},
+            keyframe_tokenizer=generation,
+            motion_codes=torch.full((3, 135), 16),
         )
-
-
-def test_save_load_round_trip_through_auto_classes(tmp_path, understanding):
-    understanding.save_pretrained(tmp_path)
-    assert isinstance(AutoConfig.from_pretrained(tmp_path), VideoLaVITConfig)
-    loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
-    assert isinstance(loaded, VideoLaVITForCausalLM)
-    input_ids, attention_mask, num_clips = batch(understanding.token_layout)
-    with torch.no_grad():
-        expected = understanding(input_ids=input_ids, attention_mask=attention_mask, num_clips=num_clips, **media())
-        actual = loaded(input_ids=input_ids, attention_mask=attention_mask, num_clips=num_clips, **media())
-    torch.testing.assert_close(actual.logits, expected.logits)
-    assert all(name.endswith(".safetensors") or not name.endswith(".bin") for name in os.listdir(tmp_path))
-
-
-def test_bf16(understanding):
-    model = VideoLaVITForCausalLM(tiny_config()).eval()
-    model.load_state_dict(understanding.state_dict())
-    model.to(torch.bfloat16)
-    input_ids, attention_mask, num_clips = batch(model.token_layout)
-    with torch.no_grad():
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, num_clips=num_clips, **media()).logits
-    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+    assert layout.video_token_id == layout.vocab_size + 1
 
 
 @pytest.mark.parametrize(
@@ -338,7 +425,7 @@ def test_full_size_configs_parameter_counts(name, keyframe_input):
     )
     assert layout.vocab_size == config.text_config.vocab_size == 49412
     with torch.device("meta"):
-        model = VideoLaVITForCausalLM(config)
+        model = VideoLaVITForConditionalGeneration(config)
     hidden, intermediate, layers, vocab = 4096, 11008, 32, 49412
     llama = 2 * vocab * hidden + layers * (4 * hidden * hidden + 3 * hidden * intermediate + 2 * hidden) + hidden
     assert sum(p.numel() for p in model.model.language_model.parameters()) + model.lm_head.weight.numel() == llama

@@ -10,7 +10,7 @@ from tiny_tokenizer import build_tiny_llama_tokenizer
 from video_lavit import (
     InvalidInputError,
     VideoLaVITConfig,
-    VideoLaVITForCausalLM,
+    VideoLaVITForConditionalGeneration,
     VideoLaVITGenerator,
     VideoLaVITVideoProcessor,
     make_sample_video,
@@ -69,7 +69,7 @@ def folders(tmp_path_factory):
     convert_detokenizer(root, detokenizer, **HEADS)
     model_dir = tmp_path_factory.mktemp("generation")
     torch.manual_seed(0)
-    VideoLaVITForCausalLM(generation_config()).save_pretrained(model_dir)
+    VideoLaVITForConditionalGeneration(generation_config()).save_pretrained(model_dir)
     tokenizer = add_video_lavit_tokens(build_tiny_llama_tokenizer(), VideoLaVITTokenLayout(320, 64, 64))
     VideoLaVITProcessor(
         tokenizer=tokenizer, video_processor=VideoLaVITVideoProcessor(encoder_threads=3)

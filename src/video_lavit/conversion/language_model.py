@@ -1,4 +1,4 @@
-"""Convert the reference's language models into `VideoLaVITForCausalLM` folders (safetensors, with a processor).
+"""Convert the reference's language models into `VideoLaVITForConditionalGeneration` folders (with a processor).
 
 - `language_model_sft/` (understanding): a LLaMA checkpoint whose state dict also holds the keyframe tokenizer
   (`model.visual_tokenizer.*`, trained with the LM) and the motion tokenizer (`model.motion_tokenizer.*`);
@@ -28,7 +28,7 @@ from transformers import AutoTokenizer, GenerationConfig
 
 from ..errors import CheckpointConversionError
 from ..modeling.configuration_video_lavit import VideoLaVITConfig
-from ..modeling.modeling_video_lavit import VideoLaVITForCausalLM
+from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
 from ..processing.processing_video_lavit import VideoLaVITProcessor
 from ..processing.tokenization_video_lavit import add_video_lavit_tokens
 from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor
@@ -143,7 +143,7 @@ def _motion_source(motion_tokenizer: str | os.PathLike | None, embedded: dict, h
 def understanding_generation_config(config: VideoLaVITConfig) -> GenerationConfig:
     """The reference's answer settings: sampling (top-p 1.0), 8..512 new tokens.
 
-    Marker and code ids are suppressed by `VideoLaVITForCausalLM.generate` itself for this checkpoint.
+    Marker and code ids are never generated: `suppress_tokens` holds them (as the model sets by default).
     """
     text = config.text_config
     return GenerationConfig(
@@ -154,6 +154,7 @@ def understanding_generation_config(config: VideoLaVITConfig) -> GenerationConfi
         bos_token_id=text.bos_token_id,
         eos_token_id=text.eos_token_id,
         pad_token_id=text.pad_token_id,
+        suppress_tokens=list(config.token_layout.multimodal_id_range),
     )
 
 
@@ -181,7 +182,7 @@ def convert_language_model(
     vision_attention_heads: int | None = None,
     tokenizer_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
-) -> tuple[VideoLaVITForCausalLM, VideoLaVITProcessor | None]:
+) -> tuple[VideoLaVITForConditionalGeneration, VideoLaVITProcessor | None]:
     """Convert `language_model_sft/` or `language_model/` (see the module docstring).
 
     Args:
@@ -230,14 +231,14 @@ def convert_language_model(
             motion_tokenizer_config=motion_config,
             text_vocab_size=text_vocab_size,
             keyframe_input=keyframe_input or ("features" if visual_embedded else "codes"),
-            architectures=["VideoLaVITForCausalLM"],
+            architectures=["VideoLaVITForConditionalGeneration"],
         )
     except (ValueError, TypeError, StrictDataclassError) as error:
         raise CheckpointConversionError(
             f"{checkpoint_dir}: not a valid Video-LaVIT configuration ({error})"
         ) from error
     with torch.device("meta"):
-        model = VideoLaVITForCausalLM(config)
+        model = VideoLaVITForConditionalGeneration(config)
     expected = model.state_dict()
 
     sources = {
@@ -280,7 +281,6 @@ def convert_language_model(
     left = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
     if left:
         raise CheckpointConversionError(f"{checkpoint_dir}: {len(left)} tensors were not filled (first: {left[:3]})")
-    model.freeze_tokenizers()
     model.eval()
     model.generation_config = (
         understanding_generation_config(config)

@@ -185,8 +185,6 @@ def _load_into(model_class, config, state_dict, rules, source):
                 f"{source}: {key} has shape {tuple(value.shape)}, expected {expected_shapes[key]}"
             )
     model.load_state_dict({key: value.float().contiguous() for key, value in renamed.items()}, assign=True)
-    if hasattr(model, "vision_model"):
-        model.vision_model.requires_grad_(False)
     return model.eval()
 
 

@@ -1,19 +1,17 @@
-"""The unified Video-LaVIT model: configuration and causal language model."""
+"""The unified Video-LaVIT model: configuration, base model and the model with its language-modelling head."""
 
 from .configuration_video_lavit import VideoLaVITConfig
 from .modeling_video_lavit import (
-    VideoLaVITForCausalLM,
+    VideoLaVITForConditionalGeneration,
+    VideoLaVITKeyframeTokens,
     VideoLaVITModel,
-    VideoLaVITMultimodalInputs,
     VideoLaVITPreTrainedModel,
-    VideoTokensOutput,
 )
 
 __all__ = [
     "VideoLaVITConfig",
-    "VideoLaVITForCausalLM",
+    "VideoLaVITForConditionalGeneration",
+    "VideoLaVITKeyframeTokens",
     "VideoLaVITModel",
-    "VideoLaVITMultimodalInputs",
     "VideoLaVITPreTrainedModel",
-    "VideoTokensOutput",
 ]

@@ -36,7 +36,7 @@ LLAMA_7B = {
 @strict
 class VideoLaVITConfig(CheckedConfigMixin, PreTrainedConfig):
     r"""
-    Configuration of [`VideoLaVITForCausalLM`].
+    Configuration of [`VideoLaVITForConditionalGeneration`].
 
     text_config (`dict` or `PreTrainedConfig`, *optional*):
         The LLaMA decoder (defaults to LLaMA-2-7B with a 49412-id vocabulary).
@@ -82,11 +82,11 @@ class VideoLaVITConfig(CheckedConfigMixin, PreTrainedConfig):
         )
         check_at_most(f"{owner}.text_config", text, {"num_hidden_layers": 1024})
         layout = self.token_layout
-        if text.vocab_size != layout.vocab_size:
+        if text.vocab_size < layout.vocab_size:
             raise InvalidInputError(
-                f"{owner}.text_config.vocab_size ({text.vocab_size}) must be {layout.vocab_size}: "
+                f"{owner}.text_config.vocab_size ({text.vocab_size}) must be at least {layout.vocab_size}: "
                 f"{self.text_vocab_size} text ids + 2 + {layout.num_visual_codes} keyframe codes + 2 + "
-                f"{layout.num_motion_codes} motion codes."
+                f"{layout.num_motion_codes} motion codes (ids past them are tokens added by resize_token_embeddings)."
             )
         if self.visual_tokenizer_config.language_hidden_size != text.hidden_size:
             raise InvalidInputError(

@@ -1,20 +1,26 @@
 """The unified Video-LaVIT model: one LLaMA decoder reading and writing text, keyframe and motion tokens.
 
-Implements SPEC section 4 (paper section 3.2; reference `modeling_video_lavit_hf.py`,
-`video_lavit_for_understanding.py`, `video_lavit_for_generation.py`). Each `<video>` placeholder of `input_ids` is
-replaced, clip by clip, by `[IMG] keyframe [/IMG] [MOV] 135 motion ids [/MOV]`, each `<image>` by
-`[IMG] keyframe [/IMG]`. The keyframe is either the keyframe tokenizer's continuous features projected to the
-decoder width (`keyframe_input="features"`, the understanding checkpoint) or its code ids (`"codes"`, the
-generation checkpoint); motion is always the motion tokenizer's 135 code ids.
+Follows the paper's section 3.2 and the reference's `modeling_video_lavit_hf.py` / `video_lavit_for_understanding.py`
+/ `video_lavit_for_generation.py`. A video clip is the span `[IMG] keyframe tokens [/IMG] [MOV] 135 motion codes
+[/MOV]`, an image the span `[IMG] keyframe tokens [/IMG]`. Keyframe tokens are either the keyframe tokenizer's
+continuous features projected to the decoder width (`keyframe_input="features"`, the understanding checkpoint) or
+its code ids (`"codes"`, the generation checkpoint); motion is always the motion tokenizer's 135 code ids.
+
+Where the sequence is built. `VideoLaVITProcessor` builds the whole sequence, as llava_next_video's processor does:
+every marker, every motion position (135 `<video>` placeholders per clip) and every keyframe position. Only the
+keyframe span's length depends on the content (the keyframe tokenizer keeps a picture-dependent number of
+patches), so the processor takes the keyframe tokens computed before the sequence is built
+(`VideoLaVITForConditionalGeneration.tokenize_keyframes`, or `processor(..., keyframe_tokenizer=model)`): with
+codes it writes their ids, with features it writes one `<image>` placeholder per feature. The model never changes
+the sequence length: `forward` fills the `<video>` placeholders with the motion code ids of `motion_vectors`, and
+the `<image>` placeholders with the keyframe codes or features (`keyframe_features`, or `pixel_values` tokenized
+again) through `masked_scatter`. So `generate` is transformers' own, and the cache, continuation of a generation,
+assisted decoding and left-padded batches behave as for any decoder.
 
 Differences from the reference:
-- batches of any size mixing videos, images and text; sequences are assembled per sample (keyframe token counts
-  vary), padded left or right, with position ids counted from each sample's first real token as the reference
-  does for its single sample; a sequence longer than the decoder's positions is refused with a clear error instead
-  of being cut inside a visual span;
+- batches of any size mixing videos, images and text, padded left or right; position ids count from each sample's
+  first real token, as the reference does for its single sample;
 - keyframes are tokenized deterministically by default (`config.keyframe_selection`; the reference samples);
-- `generate` expands the media once, before decoding, and returns the caller's prompt followed by the new tokens
-  (so `output[:, input_ids.shape[1]:]` is the answer, as for other transformers models);
 - token generation for the detokenizer uses transformers' own logits processors: classifier-free guidance (the
   unconditional prompt is the phase's start token alone, as the reference), suppression of every id outside the
   phase's codes, and minimum / forced end tokens so that a clip has exactly 135 motion codes by construction.
@@ -22,16 +28,16 @@ Differences from the reference:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
-from transformers.utils import ModelOutput, logging
+from transformers.utils import ModelOutput, can_return_tuple, logging
+from transformers.utils.deprecation import deprecate_kwarg
 
 from ..errors import InvalidInputError
 from ..loading import StrictPreTrainedMixin
@@ -41,37 +47,30 @@ from .configuration_video_lavit import VideoLaVITConfig
 
 logger = logging.get_logger(__name__)
 
-MEDIA_ARGUMENTS = (
-    "keyframe_pixel_values",
-    "motion_vectors",
-    "num_clips",
-    "pixel_values",
-    "keyframe_codes",
-    "image_codes",
-    "motion_codes",
-)
+MEDIA_INPUTS = ("pixel_values", "motion_vectors", "keyframe_features")
 
 
 @dataclass
-class VideoLaVITMultimodalInputs(ModelOutput):
-    """The decoder's input after the media placeholders are expanded.
+class VideoLaVITKeyframeTokens(ModelOutput):
+    """The keyframe tokens of a batch of keyframes, what the processor needs to build the sequence.
 
     Attributes:
-        input_ids (`torch.LongTensor` `[batch, length]`): token ids; positions holding continuous keyframe features
-            carry the pad id.
-        attention_mask (`torch.LongTensor` `[batch, length]`): 1 at real positions.
-        inputs_embeds (`torch.Tensor` `[batch, length, hidden]`, *optional*): the embeddings with the continuous
-            keyframe features in place (None when every position is a token id).
-        labels (`torch.LongTensor` `[batch, length]`, *optional*): the caller's labels, -100 on every inserted and
-            padded position.
-        feature_mask (`torch.BoolTensor` `[batch, length]`): positions holding continuous keyframe features.
+        token_counts (`torch.LongTensor` `[keyframes]`): tokens kept for each keyframe.
+        codes (`torch.LongTensor` `[sum(token_counts)]`, *optional*): the keyframe codes, keyframe after keyframe
+            (`keyframe_input="codes"`).
+        features (`torch.Tensor` `[sum(token_counts), hidden]`, *optional*): the features, keyframe after keyframe
+            (`keyframe_input="features"`).
     """
 
-    input_ids: torch.LongTensor | None = None
-    attention_mask: torch.LongTensor | None = None
-    inputs_embeds: torch.Tensor | None = None
-    labels: torch.LongTensor | None = None
-    feature_mask: torch.BoolTensor | None = None
+    token_counts: torch.LongTensor | None = None
+    codes: torch.LongTensor | None = None
+    features: torch.Tensor | None = None
+
+    def split_codes(self) -> list[torch.LongTensor]:
+        """The codes of each keyframe (`keyframe_input="codes"`)."""
+        if self.codes is None:
+            raise InvalidInputError("these keyframe tokens are features, not codes")
+        return list(self.codes.split(self.token_counts.tolist()))
 
 
 def position_limit(config: VideoLaVITConfig) -> int | None:
@@ -83,29 +82,24 @@ def position_limit(config: VideoLaVITConfig) -> int | None:
     return text.max_position_embeddings
 
 
+def _checking() -> bool:
+    """Whether input checks run: always, except while `torch.compile` / `torch.export` trace the model."""
+    return not torch.compiler.is_compiling()
+
+
 class VideoLaVITPreTrainedModel(StrictPreTrainedMixin, PreTrainedModel):
     config_class = VideoLaVITConfig
     base_model_prefix = "model"
+    main_input_name = "input_ids"
+    input_modalities = ("image", "video", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["LlamaDecoderLayer", "EvaLayer", "FusionBlock", "SpatioTemporalBlock"]
+    _skip_keys_device_placement = ["cache"]
     _supports_sdpa = True
     _supports_flash_attn = True
+    _supports_flex_attn = True
     _supports_attention_backend = True
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, with the frozen parts (the keyframe ViT and the motion tokenizer)
-        frozen again: loading recreates parameters as trainable."""
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        model.freeze_tokenizers()
-        return loaded
-
-    def freeze_tokenizers(self) -> None:
-        """Stop gradients to the keyframe ViT and the motion tokenizer (they are used without gradients)."""
-        inner = self if isinstance(self, VideoLaVITModel) else self.model
-        inner.motion_tokenizer.requires_grad_(False)
-        inner.visual_tokenizer.vision_model.requires_grad_(False)
+    _can_compile_fullgraph = True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -119,7 +113,11 @@ class VideoLaVITPreTrainedModel(StrictPreTrainedMixin, PreTrainedModel):
 
 
 class VideoLaVITModel(VideoLaVITPreTrainedModel):
-    """The LLaMA decoder with the keyframe and motion tokenizers, and the assembly of multimodal sequences."""
+    """The LLaMA decoder with the keyframe and motion tokenizers: fills the media placeholders and returns the
+    decoder's hidden states."""
+
+    # Loading the base model from a folder of the model with its head leaves the head out.
+    _keys_to_ignore_on_load_unexpected = [r"^lm_head\."]
 
     def __init__(self, config: VideoLaVITConfig):
         super().__init__(config)
@@ -127,7 +125,6 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
         self.visual_tokenizer = VideoLaVITVisualTokenizer(config.visual_tokenizer_config)
         self.motion_tokenizer = VideoLaVITMotionTokenizer(config.motion_tokenizer_config)
         self.post_init()
-        self.freeze_tokenizers()
 
     @property
     def token_layout(self):
@@ -140,256 +137,185 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
         self.language_model.set_input_embeddings(value)
 
     @property
-    def _pad_id(self) -> int:
+    def pad_token_id(self) -> int:
         pad = self.config.text_config.pad_token_id
         return 0 if pad is None else int(pad)
 
-    def keyframe_segments(
-        self, pixel_values: torch.Tensor | None = None, codes: Sequence[torch.Tensor] | None = None
-    ) -> list[tuple[torch.LongTensor, torch.Tensor | None]]:
-        """Per keyframe: the ids `[IMG] ... [/IMG]` and, for continuous input, the features between the markers.
+    def tokenize_keyframes(
+        self, pixel_values: torch.Tensor, generator: torch.Generator | None = None
+    ) -> VideoLaVITKeyframeTokens:
+        """Keyframes -> their tokens: codes (`keyframe_input="codes"`) or decoder-width features (`"features"`).
 
         Args:
-            pixel_values (`torch.Tensor` `[n, 3, 224, 224]`): keyframes to tokenize, or
-            codes (list of `torch.LongTensor`): their keyframe codes (only with `keyframe_input="codes"`).
+            pixel_values (`torch.Tensor` `[keyframes, 3, 224, 224]`): the processor's keyframes and images.
+            generator (`torch.Generator`, *optional*): random source when `config.keyframe_selection="sample"`.
 
         Returns:
-            A list of `(ids, features)`: with codes, `ids` are `[IMG] code ids [/IMG]` and `features` is None; with
-            features, `ids` are `[IMG] pad ... pad [/IMG]` and `features` `[k, hidden]` fill the pads.
+            [`VideoLaVITKeyframeTokens`]. Codes never carry gradients; features carry gradients to the keyframe
+            tokenizer's trainable parts (the ViT is always run without them).
         """
-        layout = self.token_layout
-        if codes is None and pixel_values is None:
-            return []
-        if codes is not None and self.config.keyframe_input == "features":
-            raise InvalidInputError(
-                "this checkpoint reads keyframes as continuous features; pass pixel values, not keyframe codes"
-            )
+        tokenizer = self.visual_tokenizer
         device = self.get_input_embeddings().weight.device
-        start = torch.tensor([layout.image_start_id], device=device)
-        end = torch.tensor([layout.image_end_id], device=device)
-        if codes is None and self.config.keyframe_input == "features":
-            output = self.visual_tokenizer.encode_features(
-                pixel_values.to(device), selection=self.config.keyframe_selection
-            )
-            segments = []
-            for features in output.split("features"):
-                fillers = torch.full((features.shape[0],), self._pad_id, device=device)
-                segments.append((torch.cat([start, fillers, end]), features))
-            return segments
-        if codes is None:
+        pixel_values = pixel_values.to(device)
+        selection = self.config.keyframe_selection
+        if self.config.keyframe_input == "codes":
             with torch.no_grad():
-                codes = self.visual_tokenizer.tokenize(
-                    pixel_values.to(device), selection=self.config.keyframe_selection
-                ).split("indices")
-        segments = []
-        for row in codes:
-            row = torch.as_tensor(row, device=device).long().reshape(-1)
-            if row.numel() and (int(row.min()) < 0 or int(row.max()) >= layout.num_visual_codes):
-                raise InvalidInputError(f"keyframe codes must lie in [0, {layout.num_visual_codes})")
-            segments.append((torch.cat([start, layout.visual_codes_to_ids(row), end]), None))
-        return segments
+                output = tokenizer.tokenize(pixel_values, selection=selection, generator=generator)
+            return VideoLaVITKeyframeTokens(
+                token_counts=output.num_tokens, codes=output.indices[output.attention_mask]
+            )
+        output = tokenizer.encode_features(pixel_values, selection=selection, generator=generator)
+        return VideoLaVITKeyframeTokens(
+            token_counts=output.num_tokens, features=output.features[output.attention_mask]
+        )
 
-    def motion_segments(
-        self, motion_vectors: torch.Tensor | None = None, codes: torch.Tensor | None = None
-    ) -> list[torch.LongTensor]:
-        """Per clip: the ids `[MOV] 135 motion code ids [/MOV]`, from motion grids or precomputed motion codes."""
-        layout = self.token_layout
-        if codes is None and motion_vectors is None:
-            return []
+    @torch.no_grad()
+    def get_motion_codes(self, motion_vectors: torch.Tensor) -> torch.LongTensor:
+        """Motion grids `[clips, 2, 24, 20, 36]` -> motion codes `[clips, 135]` (never with gradients)."""
         device = self.get_input_embeddings().weight.device
-        if codes is None:
-            with torch.no_grad():
-                codes = self.motion_tokenizer.encode(motion_vectors.to(device)).indices
-        codes = torch.as_tensor(codes, device=device).long()
-        if codes.ndim != 2 or codes.shape[1] != layout.motion_tokens_per_clip:
-            raise InvalidInputError(
-                f"motion codes must have shape [clips, {layout.motion_tokens_per_clip}], got {tuple(codes.shape)}"
-            )
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= layout.num_motion_codes):
-            raise InvalidInputError(f"motion codes must lie in [0, {layout.num_motion_codes})")
-        ids = layout.motion_codes_to_ids(codes)
-        start = torch.full((len(codes), 1), layout.motion_start_id, device=device)
-        end = torch.full((len(codes), 1), layout.motion_end_id, device=device)
-        return list(torch.cat([start, ids, end], dim=1))
+        return self.motion_tokenizer.encode(motion_vectors.to(device)).indices
 
-    def build_multimodal_inputs(
+    def get_placeholder_mask(self, input_ids: torch.LongTensor) -> tuple[torch.BoolTensor, torch.BoolTensor]:
+        """The keyframe-token (`<image>`) and motion-code (`<video>`) placeholder positions, `[batch, length]` each."""
+        layout = self.token_layout
+        return input_ids == layout.image_token_id, input_ids == layout.video_token_id
+
+    def _check_ids(self, input_ids: torch.LongTensor) -> None:
+        if not isinstance(input_ids, torch.Tensor) or input_ids.ndim != 2:
+            raise InvalidInputError("input_ids must be a [batch, length] tensor of token ids")
+        if input_ids.shape[1] == 0:
+            raise InvalidInputError(
+                "the prompt is empty; pass at least one token (the processor adds BOS unless add_special_tokens=False)"
+            )
+        if input_ids.is_floating_point():
+            raise InvalidInputError(f"input_ids must be integer token ids, got {input_ids.dtype}")
+        lowest, highest = torch.stack(torch.aminmax(input_ids)).tolist()  # one device-to-host copy
+        embeddings = self.get_input_embeddings().num_embeddings
+        end = max(embeddings, self.token_layout.video_token_id + 1)
+        if lowest < 0 or highest >= end:
+            raise InvalidInputError(
+                f"input_ids hold id {lowest if lowest < 0 else highest}, outside the vocabulary [0, {end}); "
+                "tokenize the text with this model's processor"
+            )
+
+    def _fill(
+        self, name: str, mask: torch.BoolTensor, values: torch.Tensor, source: torch.Tensor, per_position: int = 1
+    ) -> torch.Tensor:
+        """`source.masked_scatter(mask, values)`, after checking that there is one value per placeholder."""
+        if _checking() and int(mask.sum()) * per_position != values.numel():
+            raise InvalidInputError(
+                f"the sequence has {int(mask.sum())} {name} placeholders but the media give "
+                f"{values.numel() // per_position}; build the inputs with the processor from the same media"
+            )
+        if per_position > 1:
+            mask = mask[..., None].expand(*mask.shape, per_position)
+        return source.masked_scatter(mask, values.to(device=source.device, dtype=source.dtype))
+
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    def forward(
         self,
-        input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.LongTensor | None = None,
-        keyframe_pixel_values: torch.Tensor | None = None,
-        motion_vectors: torch.Tensor | None = None,
-        num_clips: torch.Tensor | Sequence[int] | None = None,
+        input_ids: torch.LongTensor | None = None,
         pixel_values: torch.Tensor | None = None,
-        keyframe_codes: Sequence[torch.Tensor] | None = None,
-        image_codes: Sequence[torch.Tensor] | None = None,
-        motion_codes: torch.Tensor | None = None,
-        padding_side: str = "right",
-    ) -> VideoLaVITMultimodalInputs:
-        """Replace every `<video>` / `<image>` placeholder by its token span (see the module docstring).
+        motion_vectors: torch.Tensor | None = None,
+        keyframe_features: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        """The decoder's hidden states over a sequence built by the processor.
 
         Args:
-            input_ids (`torch.LongTensor` `[batch, length]`): the processor's ids, one placeholder per video/image.
-            attention_mask (`torch.Tensor` `[batch, length]`, *optional*): 1 at real tokens (padding is dropped).
-            labels (`torch.LongTensor` `[batch, length]`, *optional*): training targets aligned with `input_ids`.
-            keyframe_pixel_values (`torch.Tensor` `[clips, 3, 224, 224]`): keyframes of every clip of every video,
-                in placeholder order; or `keyframe_codes` (list of 1-D code tensors, one per clip).
-            motion_vectors (`torch.Tensor` `[clips, 2, 24, 20, 36]`): motion of every clip; or `motion_codes`
-                (`[clips, 135]`).
-            num_clips (`torch.Tensor` `[videos]`): clips per video (may be omitted for a single video).
-            pixel_values (`torch.Tensor` `[images, 3, 224, 224]`): one per `<image>`; or `image_codes`.
-            padding_side (`str`): where the assembled sequences are padded (`"left"` for generation).
+            input_ids (`torch.LongTensor` `[batch, length]`): the processor's ids: markers, text, keyframe codes, and
+                `<image>` / `<video>` placeholders where keyframe tokens / motion codes go.
+            pixel_values (`torch.Tensor` `[keyframes, 3, 224, 224]`, *optional*): every keyframe whose tokens are
+                placeholders, in sequence order (row after row); tokenized here.
+            motion_vectors (`torch.Tensor` `[clips, 2, 24, 20, 36]`, *optional*): every clip whose motion codes are
+                placeholders, in sequence order; tokenized here.
+            keyframe_features (`torch.Tensor` `[tokens, hidden]`, *optional*): precomputed keyframe features (from
+                `tokenize_keyframes`), one row per `<image>` placeholder, instead of `pixel_values`.
+            attention_mask (`torch.Tensor` `[batch, length]`, *optional*): 1 at real tokens.
+            position_ids (`torch.LongTensor` `[batch, length]`, *optional*): defaults to counting from each row's
+                first real token at the first step.
+            cache (`Cache`, *optional*): the key/value cache of earlier steps (`past_key_values` is its old name).
+            inputs_embeds (`torch.Tensor` `[batch, length, hidden]`, *optional*): instead of `input_ids` (no media).
+
+        Returns:
+            `BaseModelOutputWithPast` with `last_hidden_state` `[batch, length, hidden]`, `cache`, and
+            `hidden_states` / `attentions` when asked for.
         """
         layout = self.token_layout
-        if input_ids is None or input_ids.ndim != 2:
-            raise InvalidInputError("input_ids must be a [batch, length] tensor of token ids")
-        device = self.get_input_embeddings().weight.device
-        input_ids = input_ids.to(device)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        attention_mask = attention_mask.to(device).bool()
-        video_positions = (input_ids == layout.video_token_id) & attention_mask
-        image_positions = (input_ids == layout.image_token_id) & attention_mask
-        num_videos, num_images = int(video_positions.sum()), int(image_positions.sum())
-
-        keyframes = self.keyframe_segments(keyframe_pixel_values, keyframe_codes)
-        motions = self.motion_segments(motion_vectors, motion_codes)
-        images = self.keyframe_segments(pixel_values, image_codes)
-        if len(keyframes) != len(motions):
-            raise InvalidInputError(f"got {len(keyframes)} keyframes but {len(motions)} motion clips")
-        if num_clips is None:
-            if num_videos > 1:
-                raise InvalidInputError(f"{num_videos} <video> placeholders: pass num_clips (clips per video)")
-            num_clips = [len(keyframes)] if num_videos else []
-        num_clips = [int(count) for count in torch.as_tensor(num_clips).reshape(-1).tolist()]
-        if len(num_clips) != num_videos or sum(num_clips) != len(keyframes):
-            raise InvalidInputError(
-                f"the batch has {num_videos} <video> placeholders and {len(keyframes)} clips, but num_clips is "
-                f"{num_clips}: pass one video (with its clips) per placeholder, in order"
-            )
-        if len(images) != num_images:
-            raise InvalidInputError(
-                f"the batch has {num_images} <image> placeholders but {len(images)} images; pass one per placeholder"
-            )
-
-        video_spans, clip = [], 0
-        for count in num_clips:
-            pieces = []
-            for index in range(clip, clip + count):
-                pieces += [keyframes[index], (motions[index], None)]
-            video_spans.append(pieces)
-            clip += count
-        image_spans = [[segment] for segment in images]
-
-        sequences, sequence_labels, sequence_feature_masks, features = [], [], [], []
-        next_video = next_image = 0
-        max_length = position_limit(self.config)
-        for row in range(input_ids.shape[0]):
-            ids = input_ids[row][attention_mask[row]]
-            row_labels = labels[row].to(device)[attention_mask[row]] if labels is not None else None
-            no_feature = torch.zeros(0, dtype=torch.bool, device=device)
-            # (ids, labels, feature positions) of each piece of the row, in order.
-            pieces: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = []
-            placeholders = ((ids == layout.video_token_id) | (ids == layout.image_token_id)).nonzero().flatten()
-            previous = 0
-            for position in [*placeholders.tolist(), len(ids)]:
-                text_labels = row_labels[previous:position] if row_labels is not None else None
-                pieces.append((ids[previous:position], text_labels, no_feature.new_zeros(position - previous)))
-                if position == len(ids):
-                    break
-                if int(ids[position]) == layout.video_token_id:
-                    span, next_video = video_spans[next_video], next_video + 1
-                else:
-                    span, next_image = image_spans[next_image], next_image + 1
-                for segment_ids, segment_features in span:
-                    is_feature = no_feature.new_zeros(len(segment_ids))
-                    if segment_features is not None:
-                        is_feature[1:-1] = True  # between [IMG] and [/IMG]
-                        features.append(segment_features)
-                    pieces.append((segment_ids, torch.full_like(segment_ids, -100), is_feature))
-                previous = position + 1
-            piece_ids, piece_labels, piece_feature_masks = zip(*pieces)
-            sequence = torch.cat(piece_ids)
-            if max_length is not None and sequence.shape[0] > max_length:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise InvalidInputError("pass exactly one of input_ids or inputs_embeds")
+        past_length = cache.get_seq_length() if cache is not None else 0
+        if inputs_embeds is not None:
+            if any(value is not None for value in (pixel_values, motion_vectors, keyframe_features)):
+                raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
+            if _checking() and (inputs_embeds.ndim != 3 or inputs_embeds.shape[1] == 0):
                 raise InvalidInputError(
-                    f"sample {row} is {sequence.shape[0]} tokens long with its media, more than the model's "
-                    f"{max_length} positions; use fewer clips (e.g. the video processor's max_clips) or shorter text"
+                    f"inputs_embeds must be [batch, length >= 1, hidden], got {inputs_embeds.shape}"
                 )
-            sequences.append(sequence)
-            sequence_labels.append(torch.cat(piece_labels) if row_labels is not None else None)
-            sequence_feature_masks.append(torch.cat(piece_feature_masks))
-
-        batch, length = len(sequences), max(len(sequence) for sequence in sequences)
-        padded_ids = torch.full((batch, length), self._pad_id, dtype=torch.long, device=device)
-        padded_mask = torch.zeros((batch, length), dtype=torch.long, device=device)
-        padded_labels = (
-            torch.full((batch, length), -100, dtype=torch.long, device=device) if labels is not None else None
-        )
-        feature_mask = torch.zeros((batch, length), dtype=torch.bool, device=device)
-        for row, sequence in enumerate(sequences):
-            span = slice(length - len(sequence), length) if padding_side == "left" else slice(0, len(sequence))
-            padded_ids[row, span] = sequence
-            padded_mask[row, span] = 1
-            feature_mask[row, span] = sequence_feature_masks[row]
-            if padded_labels is not None:
-                padded_labels[row, span] = sequence_labels[row]
-
-        inputs_embeds = None
-        if features:
-            embeddings = self.get_input_embeddings()(padded_ids)
-            # Row-major order of the feature positions is the order the features were collected in.
-            inputs_embeds = embeddings.masked_scatter(
-                feature_mask[..., None], torch.cat(features).to(device=embeddings.device, dtype=embeddings.dtype)
+        else:
+            if _checking():
+                self._check_ids(input_ids)
+            keyframe_mask, motion_mask = self.get_placeholder_mask(input_ids)
+            has_media = any(value is not None for value in (pixel_values, motion_vectors, keyframe_features))
+            if has_media and past_length > 0 and not bool((keyframe_mask | motion_mask).any()):
+                # Continuing from a cache that already holds the media (decoding steps, a continued generation).
+                pixel_values = motion_vectors = keyframe_features = None
+            if motion_vectors is not None:
+                codes = self.get_motion_codes(motion_vectors)
+                input_ids = self._fill("motion", motion_mask, layout.motion_codes_to_ids(codes), input_ids)
+                motion_mask = torch.zeros_like(motion_mask)
+            if pixel_values is not None and keyframe_features is not None:
+                raise InvalidInputError("pass pixel_values or keyframe_features, not both")
+            if pixel_values is not None:
+                tokens = self.tokenize_keyframes(pixel_values)
+                if tokens.codes is not None:
+                    ids = layout.visual_codes_to_ids(tokens.codes)
+                    input_ids = self._fill("keyframe", keyframe_mask, ids, input_ids)
+                    keyframe_mask = torch.zeros_like(keyframe_mask)
+                else:
+                    keyframe_features = tokens.features
+            if keyframe_features is not None and self.config.keyframe_input == "codes":
+                raise InvalidInputError(
+                    "this checkpoint reads keyframes as codes; pass pixel_values or build the ids with the processor"
+                )
+            if _checking() and (motion_mask.any() or (keyframe_features is None and keyframe_mask.any())):
+                raise InvalidInputError(
+                    "input_ids hold <image> / <video> placeholders but no media fill them; pass the processor's "
+                    "pixel_values / motion_vectors / keyframe_features with them"
+                )
+            inputs_embeds = self.get_input_embeddings()(input_ids.masked_fill(keyframe_mask, self.pad_token_id))
+            if keyframe_features is not None:
+                hidden = inputs_embeds.shape[-1]
+                inputs_embeds = self._fill("keyframe", keyframe_mask, keyframe_features, inputs_embeds, hidden)
+        limit = position_limit(self.config)
+        if _checking() and limit is not None and past_length + inputs_embeds.shape[1] > limit:
+            raise InvalidInputError(
+                f"the sequence is {past_length + inputs_embeds.shape[1]} tokens long, more than the model's {limit} "
+                "positions; shorten the prompt (fewer clips, e.g. the video processor's max_clips, or less text) or "
+                "ask for fewer new tokens"
             )
-        return VideoLaVITMultimodalInputs(
-            input_ids=padded_ids,
-            attention_mask=padded_mask,
+        if position_ids is None and attention_mask is not None and attention_mask.ndim == 2 and past_length == 0:
+            # Positions count from each sample's first real token (left padding), as the reference does.
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.language_model(
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
             inputs_embeds=inputs_embeds,
-            labels=padded_labels,
-            feature_mask=feature_mask,
+            use_cache=use_cache,
+            **kwargs,
         )
 
 
-@dataclass
-class VideoTokensOutput(ModelOutput):
-    """Output of `VideoLaVITForCausalLM.generate_video_tokens`.
-
-    Attributes:
-        sequences (`list[torch.LongTensor]`): per prompt, the whole sequence (prompt, then every generated clip);
-            the prompt of a next `generate_video_tokens` call to continue the video.
-        keyframe_codes (`list[list[torch.LongTensor]]`): per prompt, per clip, the keyframe codes (1..256).
-        motion_codes (`list[torch.LongTensor]`): per prompt, `[clips, 135]` motion codes.
-    """
-
-    sequences: list[torch.LongTensor] | None = None
-    keyframe_codes: list[list[torch.LongTensor]] | None = None
-    motion_codes: list[torch.LongTensor] | None = None
-
-
-def _strip_padding(sequences: torch.LongTensor, prompt_mask: torch.Tensor, end_id: int) -> list[torch.LongTensor]:
-    """Rows of `generate` output -> the real tokens: the prompt's unpadded ids, then new ids up to `end_id`."""
-    prompt_length = prompt_mask.shape[1]
-    rows = []
-    for row, mask in zip(sequences, prompt_mask.bool()):
-        new = row[prompt_length:]
-        ends = (new == end_id).nonzero()
-        stop = int(ends[0]) + 1 if len(ends) else len(new)
-        rows.append(torch.cat([row[:prompt_length][mask], new[:stop]]))
-    return rows
-
-
-def _pad_left(rows: Sequence[torch.LongTensor], pad_id: int) -> tuple[torch.LongTensor, torch.LongTensor]:
-    length = max(len(row) for row in rows)
-    ids = torch.full((len(rows), length), pad_id, dtype=torch.long, device=rows[0].device)
-    mask = torch.zeros((len(rows), length), dtype=torch.long, device=rows[0].device)
-    for index, row in enumerate(rows):
-        ids[index, length - len(row) :] = row
-        mask[index, length - len(row) :] = 1
-    return ids, mask
-
-
-class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
-    """Video-LaVIT: understanding (`generate` on processor outputs) and token generation for the detokenizer."""
+class VideoLaVITForConditionalGeneration(VideoLaVITPreTrainedModel, GenerationMixin):
+    """Video-LaVIT with its language-modelling head: understanding (`generate` on the processor's inputs) and the
+    token generation that the detokenizer renders (`generate_keyframe_tokens`, `generate_motion_tokens`)."""
 
     _tied_weights_keys = {}
 
@@ -398,6 +324,9 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         self.model = VideoLaVITModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
+        if config.keyframe_input == "features":
+            # The understanding checkpoint answers in text: marker and code ids are never generated.
+            self.generation_config.suppress_tokens = list(config.token_layout.multimodal_id_range)
 
     @property
     def token_layout(self):
@@ -415,13 +344,20 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Module) -> None:
         self.lm_head = value
 
-    @staticmethod
-    def _media(kwargs: dict) -> dict:
-        return {name: kwargs.pop(name) for name in MEDIA_ARGUMENTS if kwargs.get(name) is not None}
+    def tokenize_keyframes(
+        self, pixel_values: torch.Tensor, generator: torch.Generator | None = None
+    ) -> VideoLaVITKeyframeTokens:
+        """See [`VideoLaVITModel.tokenize_keyframes`]; what `processor(..., keyframe_tokenizer=model)` calls."""
+        return self.model.tokenize_keyframes(pixel_values, generator=generator)
 
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        motion_vectors: torch.Tensor | None = None,
+        keyframe_features: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         cache: Cache | None = None,
@@ -431,37 +367,24 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs,
     ) -> CausalLMOutputWithPast:
-        """Next-token logits (and the language-modelling loss given `labels`).
+        """Next-token logits, and the language-modelling loss given `labels`.
 
         Args:
-            input_ids (`torch.LongTensor` `[batch, length]`): token ids, with one `<video>` / `<image>`
-                placeholder per video / image when media are passed.
-            attention_mask (`torch.Tensor` `[batch, length]`): 1 at real tokens.
-            labels (`torch.LongTensor` `[batch, length]`): targets aligned with `input_ids` (-100 to ignore); every
-                inserted keyframe and motion position is ignored.
-            keyframe_pixel_values, motion_vectors, num_clips, pixel_values, keyframe_codes, image_codes,
-                motion_codes: the media (see `VideoLaVITModel.build_multimodal_inputs`); used at prefill only.
+            input_ids, pixel_values, motion_vectors, keyframe_features, attention_mask, position_ids, cache,
+                inputs_embeds, use_cache: as [`VideoLaVITModel.forward`].
+            labels (`torch.LongTensor` `[batch, length]`, *optional*): targets aligned with `input_ids`, -100 where
+                no loss is taken; placeholder positions must be -100 (their content is not an id).
+            logits_to_keep (`int` or `torch.Tensor`): logits of the last `logits_to_keep` positions only (0: all).
+
+        Returns:
+            `CausalLMOutputWithPast` with `logits` `[batch, length, vocab]`, `loss`, `cache`, `hidden_states`,
+            `attentions`.
         """
-        media = self._media(kwargs)
-        past_length = cache.get_seq_length() if cache is not None else 0
-        is_prefill = past_length == 0
-        if is_prefill:
-            self._check_prompt(input_ids, inputs_embeds, media)
-            if not media:  # with media, `build_multimodal_inputs` checks the assembled sequence
-                self._check_length((input_ids if input_ids is not None else inputs_embeds).shape[1])
-        if media:
-            if inputs_embeds is not None:
-                raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
-            built = self.model.build_multimodal_inputs(input_ids, attention_mask, labels, **media)
-            input_ids, attention_mask, labels = built.input_ids, built.attention_mask, built.labels
-            if built.inputs_embeds is not None:
-                input_ids, inputs_embeds = None, built.inputs_embeds
-            position_ids = None
-        if position_ids is None and attention_mask is not None and is_prefill:
-            # Positions count from each sample's first real token (left padding), as the reference does.
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        outputs = self.model.language_model(
+        outputs = self.model(
             input_ids=input_ids,
+            pixel_values=pixel_values,
+            motion_vectors=motion_vectors,
+            keyframe_features=keyframe_features,
             attention_mask=attention_mask,
             position_ids=position_ids,
             cache=cache,
@@ -472,9 +395,14 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
-            )
+            vocab_size = self.config.text_config.vocab_size
+            if _checking():
+                targets = labels[labels != -100]
+                if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= vocab_size):
+                    raise InvalidInputError(
+                        f"labels must be -100 or ids in [0, {vocab_size}); set -100 at <image> / <video> placeholders"
+                    )
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=vocab_size, **kwargs)
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
@@ -483,54 +411,29 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
             attentions=outputs.attentions,
         )
 
-    def _check_prompt(self, input_ids, inputs_embeds, media: dict) -> None:
-        """Refuse prompts the model cannot read: empty, ids outside the vocabulary, placeholders without media."""
-        if input_ids is None and inputs_embeds is None:
-            raise InvalidInputError("pass input_ids (or inputs_embeds)")
-        if input_ids is None:
-            if inputs_embeds.ndim != 3 or inputs_embeds.shape[1] == 0:
+    def generate(self, inputs: torch.Tensor | None = None, generation_config=None, **kwargs):
+        """`GenerationMixin.generate`, with `max_new_tokens` lowered (and a warning) when the sequence would run
+        past the model's positions. Inputs and outputs are transformers' own: `sequences` hold the prompt as the
+        processor built it, then the new tokens. For answers that stop at the reference's literal `\\n`, pass
+        `stop_strings=["\\\\n"], tokenizer=processor.tokenizer`."""
+        prompt = inputs if inputs is not None else kwargs.get("input_ids")
+        if prompt is None and kwargs.get("inputs_embeds") is not None:
+            prompt = kwargs["inputs_embeds"]
+        if isinstance(prompt, torch.Tensor) and prompt.ndim >= 2:
+            if prompt.shape[1] == 0:
                 raise InvalidInputError(
-                    f"inputs_embeds must be [batch, length >= 1, hidden], got {inputs_embeds.shape}"
+                    "the prompt is empty; pass at least one token (the processor adds BOS unless "
+                    "add_special_tokens=False)"
                 )
-            return
-        if not isinstance(input_ids, torch.Tensor) or input_ids.ndim != 2:
-            raise InvalidInputError("input_ids must be a [batch, length] tensor of token ids")
-        if input_ids.shape[1] == 0:
-            raise InvalidInputError(
-                "the prompt is empty; pass at least one token (the processor adds BOS unless add_special_tokens=False)"
-            )
-        if input_ids.is_floating_point():
-            raise InvalidInputError(f"input_ids must be integer token ids, got {input_ids.dtype}")
-        layout = self.token_layout
-        lowest, highest = torch.stack(torch.aminmax(input_ids)).tolist()  # one device-to-host copy
-        if lowest < 0 or highest >= layout.vocab_size + 2:
-            raise InvalidInputError(
-                f"input_ids hold id {lowest if lowest < 0 else highest}, outside the vocabulary [0, "
-                f"{layout.vocab_size + 2}); tokenize the text with this model's processor"
-            )
-        # Decoding steps only see generated ids, which are in the vocabulary: check the prompt once.
-        if not media and highest >= layout.vocab_size:
-            raise InvalidInputError(
-                "input_ids hold <image> / <video> placeholders but no images or videos were given; pass the "
-                "processor's keyframe_pixel_values / motion_vectors / pixel_values (or codes) with them"
-            )
+            check_length(self.config, prompt.shape[1])
+            self._cap_new_tokens(prompt.shape[1], generation_config, kwargs)
+        return super().generate(inputs, generation_config, **kwargs)
 
-    def _check_length(self, length: int, new_tokens: int = 0) -> None:
-        """Refuse a prompt of `length` tokens (that must grow by `new_tokens`) longer than the model's positions."""
-        limit = position_limit(self.config)
-        if limit is not None and length + new_tokens > limit:
-            more = f" and {new_tokens} more to generate" if new_tokens else ""
-            raise InvalidInputError(
-                f"the sequence is {length} tokens long{more}, more than the model's {limit} positions; shorten the "
-                "prompt (fewer clips, e.g. the video processor's max_clips, or less text)"
-            )
-
-    def _cap_new_tokens(self, prompt_length: int, kwargs: dict) -> None:
-        """Lower `max_new_tokens` so that generation stops when the sequence fills the model's positions."""
+    def _cap_new_tokens(self, prompt_length: int, generation_config, kwargs: dict) -> None:
         limit = position_limit(self.config)
         if limit is None:
             return
-        generation_config = kwargs.get("generation_config") or self.generation_config
+        generation_config = generation_config or self.generation_config
         new_tokens = kwargs.get("max_new_tokens", generation_config.max_new_tokens)
         if new_tokens is None:
             new_tokens = kwargs.get("max_length", generation_config.max_length) - prompt_length
@@ -541,44 +444,39 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
             )
             kwargs["max_new_tokens"] = limit - prompt_length
             kwargs.pop("max_length", None)
+            if kwargs.get("min_new_tokens", generation_config.min_new_tokens or 0) > limit - prompt_length:
+                kwargs["min_new_tokens"] = limit - prompt_length
 
-    @torch.no_grad()
-    def generate(
-        self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None, **kwargs
+    def prepare_inputs_for_generation(self, input_ids, is_first_iteration: bool | None = False, **kwargs):
+        """`GenerationMixin.prepare_inputs_for_generation`, with the media passed on to `forward`, which uses them
+        while the ids it reads hold placeholders (the prefill of the model and of an assistant model) and drops
+        them once the cache holds them."""
+        media = {name: kwargs.pop(name, None) for name in MEDIA_INPUTS}
+        model_inputs = super().prepare_inputs_for_generation(input_ids, is_first_iteration=is_first_iteration, **kwargs)
+        model_inputs.update({name: value for name, value in media.items() if value is not None})
+        return model_inputs
+
+    def _expand_inputs_for_generation(
+        self, expand_size: int = 1, is_encoder_decoder: bool = False, input_ids=None, **model_kwargs
     ):
-        """`GenerationMixin.generate`, expanding the media of the prompt once before decoding.
-
-        With media (the processor's `keyframe_pixel_values`, `motion_vectors`, `num_clips`, `pixel_values`, or codes),
-        the output is the caller's `input_ids` followed by the generated tokens, so `output[:, input_ids.shape[1]:]`
-        is the answer. With `keyframe_input="features"` (the understanding checkpoint) marker and code ids are
-        always suppressed. For answers that stop at the reference's literal `\\n`, pass
-        `stop_strings=["\\\\n"], tokenizer=processor.tokenizer`.
-        """
-        media = self._media(kwargs)
-        if self.config.keyframe_input == "features":
-            # The understanding checkpoint answers in text: marker and code ids are never generated.
-            suppressed = kwargs.get("suppress_tokens") or self.generation_config.suppress_tokens or []
-            kwargs["suppress_tokens"] = sorted(set(suppressed) | set(self.token_layout.multimodal_id_range))
-        if not media:
-            if isinstance(input_ids, torch.Tensor) and input_ids.ndim == 2:
-                self._check_prompt(input_ids, None, media)
-                self._check_length(input_ids.shape[1])
-                self._cap_new_tokens(input_ids.shape[1], kwargs)
-            return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if kwargs.get("inputs_embeds") is not None:
-            raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
-        built = self.model.build_multimodal_inputs(input_ids, attention_mask, padding_side="left", **media)
-        self._cap_new_tokens(built.input_ids.shape[1], kwargs)
-        if built.inputs_embeds is not None:
-            kwargs["inputs_embeds"] = built.inputs_embeds
-        outputs = super().generate(input_ids=built.input_ids, attention_mask=built.attention_mask, **kwargs)
-        sequences = outputs if isinstance(outputs, torch.Tensor) else outputs.sequences
-        prompt = input_ids.to(sequences.device).repeat_interleave(sequences.shape[0] // input_ids.shape[0], dim=0)
-        sequences = torch.cat([prompt, sequences[:, built.input_ids.shape[1] :]], dim=1)
-        if isinstance(outputs, torch.Tensor):
-            return sequences
-        outputs.sequences = sequences
-        return outputs
+        """`GenerationMixin._expand_inputs_for_generation`, with the media repeated per row, not per item."""
+        media = {name: model_kwargs.pop(name, None) for name in MEDIA_INPUTS}
+        if expand_size > 1 and input_ids is not None:
+            layout = self.token_layout
+            per_row = {
+                "pixel_values": (input_ids == layout.image_start_id).sum(1),
+                "motion_vectors": (input_ids == layout.video_token_id).sum(1) // layout.motion_tokens_per_clip,
+                "keyframe_features": (input_ids == layout.image_token_id).sum(1),
+            }
+            for name, value in media.items():
+                if value is not None:
+                    groups = value.split(per_row[name].tolist())
+                    media[name] = torch.cat([group for group in groups for _ in range(expand_size)])
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
+        )
+        model_kwargs.update({name: value for name, value in media.items() if value is not None})
+        return input_ids, model_kwargs
 
     def _generate_phase(
         self,
@@ -600,10 +498,10 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(device)
         start = torch.full((input_ids.shape[0], 1), start_id, dtype=torch.long, device=device)
         prompt = torch.cat([input_ids, start], dim=1)
-        self._check_length(prompt.shape[1], max_new_tokens)
+        check_length(self.config, prompt.shape[1], max_new_tokens)
         prompt_mask = torch.cat([attention_mask.long(), torch.ones_like(start)], dim=1)
-        pad_id = self.model._pad_id
-        sequences = super().generate(
+        pad_id = self.model.pad_token_id
+        sequences = self.generate(
             input_ids=prompt,
             attention_mask=prompt_mask,
             suppress_tokens=self.token_layout.ids_except(allowed, end_id),
@@ -697,69 +595,33 @@ class VideoLaVITForCausalLM(VideoLaVITPreTrainedModel, GenerationMixin):
         )
         return _strip_padding(sequences, prompt_mask[:, :-1], layout.motion_end_id)
 
-    def generate_video_tokens(
-        self,
-        input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        num_clips: int = 1,
-        image_codes: Sequence[torch.Tensor] | None = None,
-        keyframe_guidance_scale: float = 4.0,
-        motion_guidance_scale: float = 7.0,
-        keyframe_kwargs: dict | None = None,
-        motion_kwargs: dict | None = None,
-    ) -> VideoTokensOutput:
-        """Clips in a row: keyframe, then motion, each clip prompted by the whole sequence so far (SPEC section 4).
 
-        Args:
-            input_ids (`torch.LongTensor` `[batch, length]`): left-padded text prompts (no BOS), or previous
-                `VideoTokensOutput.sequences` padded with `_pad_left` to continue a video.
-            num_clips (`int`): clips to generate per prompt.
-            image_codes (list of `torch.LongTensor`, *optional*): image-to-video: one keyframe's codes per prompt,
-                used as the first clip's keyframe instead of generating it; the prompt becomes
-                `[IMG] codes [/IMG]` followed by the text, as the reference's.
-            keyframe_kwargs, motion_kwargs (`dict`): `generate` options of each phase (the reference samples
-                keyframes with top-k 50 and decodes text-to-video motion greedily; image-to-video samples motion).
-        """
-        if num_clips < 1:
-            raise InvalidInputError(f"num_clips must be at least 1, got {num_clips}")
-        layout, pad_id = self.token_layout, self.model._pad_id
-        device = self.get_input_embeddings().weight.device
-        attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-        rows = [row[mask.bool()].to(device) for row, mask in zip(input_ids, attention_mask)]
-        keyframe_codes: list[list[torch.LongTensor]] = [[] for _ in rows]
-        motion_codes: list[list[torch.LongTensor]] = [[] for _ in rows]
-        if image_codes is not None:
-            if len(image_codes) != len(rows):
-                raise InvalidInputError(f"got {len(image_codes)} keyframes for {len(rows)} prompts")
-            # The keyframe comes first, then the text, as the reference's image-to-video prompts.
-            segments = self.model.keyframe_segments(codes=image_codes)
-            rows = [torch.cat([segment, row]) for row, (segment, _) in zip(rows, segments)]
-        for clip in range(num_clips):
-            if clip > 0 or image_codes is None:
-                ids, mask = _pad_left(rows, pad_id)
-                rows = self.generate_keyframe_tokens(
-                    ids, mask, guidance_scale=keyframe_guidance_scale, **(keyframe_kwargs or {})
-                )
-            ids, mask = _pad_left(rows, pad_id)
-            rows = self.generate_motion_tokens(
-                ids, mask, guidance_scale=motion_guidance_scale, **(motion_kwargs or {})
-            )
-            for index, row in enumerate(rows):
-                keyframe_end = int((row == layout.image_end_id).nonzero()[-1])
-                keyframe_start = int((row[:keyframe_end] == layout.image_start_id).nonzero()[-1])
-                keyframe_codes[index].append(layout.ids_to_visual_codes(row[keyframe_start + 1 : keyframe_end]))
-                motion_codes[index].append(layout.ids_to_motion_codes(row[-1 - layout.motion_tokens_per_clip : -1]))
-        return VideoTokensOutput(
-            sequences=rows,
-            keyframe_codes=keyframe_codes,
-            motion_codes=[torch.stack(codes) for codes in motion_codes],
+def check_length(config: VideoLaVITConfig, length: int, new_tokens: int = 0) -> None:
+    """Refuse a prompt of `length` tokens (that must grow by `new_tokens`) longer than the model's positions."""
+    limit = position_limit(config)
+    if limit is not None and length + new_tokens > limit:
+        more = f" and {new_tokens} more to generate" if new_tokens else ""
+        raise InvalidInputError(
+            f"the sequence is {length} tokens long{more}, more than the model's {limit} positions; shorten the "
+            "prompt (fewer clips, e.g. the video processor's max_clips, or less text)"
         )
 
 
+def _strip_padding(sequences: torch.LongTensor, prompt_mask: torch.Tensor, end_id: int) -> list[torch.LongTensor]:
+    """Rows of `generate` output -> the real tokens: the prompt's unpadded ids, then new ids up to `end_id`."""
+    prompt_length = prompt_mask.shape[1]
+    rows = []
+    for row, mask in zip(sequences, prompt_mask.bool()):
+        new = row[prompt_length:]
+        ends = (new == end_id).nonzero()
+        stop = int(ends[0]) + 1 if len(ends) else len(new)
+        rows.append(torch.cat([row[:prompt_length][mask], new[:stop]]))
+    return rows
+
+
 __all__ = [
-    "VideoLaVITForCausalLM",
+    "VideoLaVITForConditionalGeneration",
+    "VideoLaVITKeyframeTokens",
     "VideoLaVITModel",
-    "VideoLaVITMultimodalInputs",
     "VideoLaVITPreTrainedModel",
-    "VideoTokensOutput",
 ]

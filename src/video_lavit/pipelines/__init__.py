@@ -1,6 +1,6 @@
 """The Video-LaVIT detokenizer: motion condition encoder, motion-conditioned video UNet and the diffusers pipeline."""
 
-from .generation import VideoLaVITGenerator
+from .generation import VideoLaVITGenerator, VideoTokensOutput, generate_video_tokens, pad_left
 from .motion_condition_encoder import VideoLaVITMotionConditionEncoder
 from .pipeline_video_lavit import VideoLaVITDetokenizerPipeline, VideoLaVITDetokenizerPipelineOutput
 from .unet_video_lavit import VideoLaVITVideoUNet
@@ -11,4 +11,7 @@ __all__ = [
     "VideoLaVITGenerator",
     "VideoLaVITMotionConditionEncoder",
     "VideoLaVITVideoUNet",
+    "VideoTokensOutput",
+    "generate_video_tokens",
+    "pad_left",
 ]

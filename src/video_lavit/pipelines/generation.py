@@ -1,4 +1,4 @@
-"""End to end: prompts and images -> tokens (`VideoLaVITForCausalLM`) -> frames (`VideoLaVITDetokenizerPipeline`).
+"""End to end: prompts and images -> tokens (`VideoLaVITForConditionalGeneration`) -> frames (the detokenizer).
 
 `VideoLaVITGenerator` is the one user-facing entry point for text-to-video (any number of clips), image-to-video,
 text-to-image and reconstructing a video from its own tokens; `save_video` writes frames with diffusers'
@@ -11,24 +11,117 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import PIL.Image
 import torch
 from diffusers.utils import export_to_video
+from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
-from ..modeling.modeling_video_lavit import VideoLaVITForCausalLM
+from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
 from ..processing.processing_video_lavit import VideoLaVITProcessor
 from .pipeline_video_lavit import VideoLaVITDetokenizerPipeline, VideoLaVITDetokenizerPipelineOutput
 
 KEYFRAME_SAMPLING = {"do_sample": True, "top_k": 50, "top_p": 1.0}
 
 
+@dataclass
+class VideoTokensOutput(ModelOutput):
+    """Output of [`generate_video_tokens`].
+
+    Attributes:
+        sequences (`list[torch.LongTensor]`): per prompt, the whole sequence (prompt, then every generated clip);
+            `pad_left(sequences, pad_id)` makes the prompt of a next call that continues the video.
+        keyframe_codes (`list[list[torch.LongTensor]]`): per prompt, per clip, the keyframe codes (1..256).
+        motion_codes (`list[torch.LongTensor]`): per prompt, `[clips, 135]` motion codes.
+    """
+
+    sequences: list[torch.LongTensor] | None = None
+    keyframe_codes: list[list[torch.LongTensor]] | None = None
+    motion_codes: list[torch.LongTensor] | None = None
+
+
+def pad_left(rows: Sequence[torch.LongTensor], pad_id: int) -> tuple[torch.LongTensor, torch.LongTensor]:
+    """1-D id sequences -> left-padded `input_ids` and `attention_mask` `[len(rows), longest]`."""
+    length = max(len(row) for row in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long, device=rows[0].device)
+    mask = torch.zeros((len(rows), length), dtype=torch.long, device=rows[0].device)
+    for index, row in enumerate(rows):
+        ids[index, length - len(row) :] = row
+        mask[index, length - len(row) :] = 1
+    return ids, mask
+
+
+def generate_video_tokens(
+    model: VideoLaVITForConditionalGeneration,
+    input_ids: torch.LongTensor,
+    attention_mask: torch.Tensor | None = None,
+    num_clips: int = 1,
+    image_codes: Sequence[torch.Tensor] | None = None,
+    keyframe_guidance_scale: float = 4.0,
+    motion_guidance_scale: float = 7.0,
+    keyframe_kwargs: dict | None = None,
+    motion_kwargs: dict | None = None,
+) -> VideoTokensOutput:
+    """Clips in a row: keyframe, then motion, each clip prompted by the whole sequence so far, as the reference.
+
+    Args:
+        model ([`VideoLaVITForConditionalGeneration`]): a generation checkpoint (`keyframe_input="codes"`).
+        input_ids (`torch.LongTensor` `[batch, length]`): left-padded text prompts (no BOS), or previous
+            `VideoTokensOutput.sequences` padded with [`pad_left`] to continue a video.
+        attention_mask (`torch.Tensor` `[batch, length]`, *optional*): 1 at real tokens.
+        num_clips (`int`): clips to generate per prompt.
+        image_codes (list of `torch.LongTensor`, *optional*): image-to-video: one keyframe's codes per prompt,
+            used as the first clip's keyframe instead of generating it; the prompt becomes `[IMG] codes [/IMG]`
+            followed by the text, as the reference's.
+        keyframe_guidance_scale, motion_guidance_scale (`float`): classifier-free guidance of each phase.
+        keyframe_kwargs, motion_kwargs (`dict`): `generate` options of each phase (the reference samples keyframes
+            with top-k 50 and decodes text-to-video motion greedily; image-to-video samples motion).
+    """
+    if isinstance(num_clips, bool) or not isinstance(num_clips, int) or num_clips < 1:
+        raise InvalidInputError(f"num_clips must be an integer of at least 1, got {num_clips!r}")
+    layout, pad_id = model.token_layout, model.model.pad_token_id
+    device = model.get_input_embeddings().weight.device
+    attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+    rows = [row[mask.bool()].to(device) for row, mask in zip(input_ids, attention_mask)]
+    keyframe_codes: list[list[torch.LongTensor]] = [[] for _ in rows]
+    motion_codes: list[list[torch.LongTensor]] = [[] for _ in rows]
+    if image_codes is not None:
+        if len(image_codes) != len(rows):
+            raise InvalidInputError(f"got {len(image_codes)} keyframes for {len(rows)} prompts")
+        # The keyframe comes first, then the text, as the reference's image-to-video prompts.
+        start = torch.tensor([layout.image_start_id], device=device)
+        end = torch.tensor([layout.image_end_id], device=device)
+        rows = [
+            torch.cat([start, layout.visual_codes_to_ids(torch.as_tensor(codes, device=device).long()), end, row])
+            for row, codes in zip(rows, image_codes)
+        ]
+    for clip in range(num_clips):
+        if clip > 0 or image_codes is None:
+            ids, mask = pad_left(rows, pad_id)
+            rows = model.generate_keyframe_tokens(
+                ids, mask, guidance_scale=keyframe_guidance_scale, **(keyframe_kwargs or {})
+            )
+        ids, mask = pad_left(rows, pad_id)
+        rows = model.generate_motion_tokens(ids, mask, guidance_scale=motion_guidance_scale, **(motion_kwargs or {}))
+        for index, row in enumerate(rows):
+            keyframe_end = int((row == layout.image_end_id).nonzero()[-1])
+            keyframe_start = int((row[:keyframe_end] == layout.image_start_id).nonzero()[-1])
+            keyframe_codes[index].append(layout.ids_to_visual_codes(row[keyframe_start + 1 : keyframe_end]))
+            motion_codes[index].append(layout.ids_to_motion_codes(row[-1 - layout.motion_tokens_per_clip : -1]))
+    return VideoTokensOutput(
+        sequences=rows,
+        keyframe_codes=keyframe_codes,
+        motion_codes=[torch.stack(codes) for codes in motion_codes],
+    )
+
+
 class VideoLaVITGenerator:
     """The generation checkpoint, its processor and the detokenizer, used together.
 
     Args:
-        model ([`VideoLaVITForCausalLM`]): a generation checkpoint (`keyframe_input="codes"`).
+        model ([`VideoLaVITForConditionalGeneration`]): a generation checkpoint (`keyframe_input="codes"`).
         processor ([`VideoLaVITProcessor`]): its processor.
         detokenizer ([`VideoLaVITDetokenizerPipeline`]): the detokenizer pipeline.
 
@@ -42,7 +135,10 @@ class VideoLaVITGenerator:
     """
 
     def __init__(
-        self, model: VideoLaVITForCausalLM, processor: VideoLaVITProcessor, detokenizer: VideoLaVITDetokenizerPipeline
+        self,
+        model: VideoLaVITForConditionalGeneration,
+        processor: VideoLaVITProcessor,
+        detokenizer: VideoLaVITDetokenizerPipeline,
     ):
         if model.config.keyframe_input != "codes":
             raise InvalidInputError(
@@ -60,7 +156,7 @@ class VideoLaVITGenerator:
         device: str | torch.device = "cpu",
     ) -> VideoLaVITGenerator:
         """Load the three parts from converted folders onto `device` in `dtype`."""
-        model = VideoLaVITForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+        model = VideoLaVITForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).to(device).eval()
         processor = VideoLaVITProcessor.from_pretrained(model_dir)
         if dtype == torch.float16:
             # fp16 overflows the VAEs (their configs ask for an upcast): keep them in fp32.
@@ -75,10 +171,7 @@ class VideoLaVITGenerator:
 
     def _image_codes(self, images: Sequence[PIL.Image.Image]) -> list[torch.Tensor]:
         pixels = torch.stack([self.processor.video_processor.preprocess_keyframe(image) for image in images])
-        tokenizer = self.model.model.visual_tokenizer
-        with torch.no_grad():
-            tokens = tokenizer.tokenize(pixels.to(self.model.device), selection=self.model.config.keyframe_selection)
-        return tokens.split("indices")
+        return self.model.tokenize_keyframes(pixels).split_codes()
 
     @staticmethod
     def _seed(seed: int | None) -> torch.Generator | None:
@@ -98,7 +191,8 @@ class VideoLaVITGenerator:
     ) -> VideoLaVITDetokenizerPipelineOutput:
         """Prompts -> videos of `num_clips` clips of 24 frames (`detokenizer_kwargs` go to the pipeline)."""
         generator = self._seed(seed)
-        tokens = self.model.generate_video_tokens(
+        tokens = generate_video_tokens(
+            self.model,
             **self._prompts(prompts),
             num_clips=num_clips,
             keyframe_guidance_scale=keyframe_guidance_scale,
@@ -125,7 +219,8 @@ class VideoLaVITGenerator:
         images = [images] if isinstance(images, PIL.Image.Image) else list(images)
         prompts = [prompts] * len(images) if isinstance(prompts, str) else list(prompts)
         generator = self._seed(seed)
-        tokens = self.model.generate_video_tokens(
+        tokens = generate_video_tokens(
+            self.model,
             **self._prompts(prompts),
             image_codes=self._image_codes(images),
             motion_guidance_scale=motion_guidance_scale,
@@ -166,15 +261,11 @@ class VideoLaVITGenerator:
         """
         options = {} if max_clips is None else {"max_clips": max_clips}
         clips = self.processor.video_processor([video], **options)
-        keyframes = clips["keyframe_pixel_values"].to(self.model.device)
-        with torch.no_grad():
-            keyframe_codes = self.model.model.visual_tokenizer.tokenize(
-                keyframes, selection=self.model.config.keyframe_selection
-            ).split("indices")
-            motion_codes = self.model.model.motion_tokenizer.encode(clips["motion_vectors"].to(self.model.device))
+        keyframe_codes = self.model.tokenize_keyframes(clips["keyframe_pixel_values"]).split_codes()
+        motion_codes = self.model.model.get_motion_codes(clips["motion_vectors"])
         return self.detokenizer(
             keyframe_codes=[keyframe_codes],
-            motion_codes=motion_codes.indices[None],
+            motion_codes=motion_codes[None],
             generator=self._seed(seed),
             **detokenizer_kwargs,
         )
@@ -185,4 +276,4 @@ class VideoLaVITGenerator:
         return export_to_video(list(frames), os.fspath(path), fps=fps)
 
 
-__all__ = ["VideoLaVITGenerator"]
+__all__ = ["VideoLaVITGenerator", "VideoTokensOutput", "generate_video_tokens", "pad_left"]

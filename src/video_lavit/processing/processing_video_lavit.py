@@ -14,8 +14,9 @@ Wraps the LLaMA tokenizer with the Video-LaVIT tokens (`tokenization_video_lavit
 
 Deliberate differences from the reference:
 - Placeholders are real token ids just past the language model's vocabulary (`layout.image_token_id`,
-  `layout.video_token_id`) instead of -200 / -201, and the model, not the processor, expands them (the number of
-  keyframe tokens is only known inside the model).
+  `layout.video_token_id`) instead of -200 / -201. The processor builds the whole sequence (every marker, keyframe
+  token and motion position), given the keyframe tokens (their number depends on the picture); the model only
+  fills placeholders, it never changes the sequence length.
 - Chunks are tokenized with `split_special_tokens=True`: text can never produce a marker, code or BOS id, whereas
   the reference's tokenizer had no strings for them at all. In a prompt, the `<image>` / `<video>` strings are
   placeholders and `</s>` is EOS (the chat template writes it after every answer, and the reference's tokenizer
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import jinja2
@@ -177,39 +178,75 @@ class VideoLaVITProcessor(ProcessorMixin):
         text: str | list[str] | None = None,
         videos=None,
         images=None,
+        keyframe_tokenizer=None,
+        keyframe_tokens=None,
+        motion_codes: torch.Tensor | None = None,
         padding: bool | str = True,
         padding_side: str | None = None,
+        truncation: bool | None = None,
+        max_length: int | None = None,
         return_tensors: str | None = "pt",
         add_special_tokens: bool = True,
+        text_kwargs: dict | None = None,
+        videos_kwargs: dict | None = None,
+        images_kwargs: dict | None = None,
         **kwargs,
     ) -> BatchFeature:
-        """Tokenize prompts and preprocess the videos and images that their placeholders stand for.
+        """Build the language model's whole input sequence: prompts, and the spans of the videos and images in them.
+
+        Each `<video>` of a prompt becomes, clip after clip, `[IMG] keyframe tokens [/IMG] [MOV] 135 motion
+        positions [/MOV]`; each `<image>` becomes `[IMG] keyframe tokens [/IMG]`. The motion positions are `<video>`
+        placeholders that the model fills from `motion_vectors` (or, given `motion_codes`, the code ids). How many
+        tokens a keyframe has depends on the picture, so the keyframe tokens must be computed first: pass the model
+        as `keyframe_tokenizer` (its `tokenize_keyframes` is called), or its result as `keyframe_tokens`. Codes are
+        written as ids; features give one `<image>` placeholder each and are returned as `keyframe_features`.
 
         Args:
-            text (`str` or `list[str]`, *optional*): prompts; each `<image>` / `<video>` string becomes one
-                placeholder id, which the model replaces by the image's / video's tokens.
+            text (`str` or `list[str]`, *optional*): prompts with `<image>` / `<video>` placeholders.
             videos (*optional*): one video (path, bytes, file object) or a list, one per `<video>` placeholder of the
-                whole batch, in order (a list of per-prompt lists is flattened).
+                whole batch, in order (a list of per-prompt lists is flattened); or the video processor's output
+                for them (`keyframe_pixel_values`, `motion_vectors`, `num_clips`).
             images (*optional*): one image (PIL, uint8 `[H, W, 3]` array, or the path of a local image file) or a
-                list, one per `<image>` placeholder.
-            padding (`bool` or `str`, *optional*, defaults to `True`): padding strategy of `tokenizer.pad`.
+                list, one per `<image>` placeholder; or their preprocessed `[images, 3, 224, 224]` float tensor.
+            keyframe_tokenizer (*optional*): an object with `tokenize_keyframes(pixel_values)`, such as
+                [`VideoLaVITForConditionalGeneration`].
+            keyframe_tokens ([`VideoLaVITKeyframeTokens`], *optional*): the tokens of every keyframe: the videos'
+                clips (video after video), then the images.
+            motion_codes (`torch.LongTensor` `[clips, 135]`, *optional*): the motion codes of every clip, to write
+                them as ids instead of placeholders.
+            padding (`bool` or `str`, *optional*, defaults to `True`): `True` / `"longest"`, `"max_length"`, or
+                `False` / `"do_not_pad"`.
             padding_side (`str`, *optional*): `"left"` (the default, for generation) or `"right"`.
+            truncation (`bool`, *optional*): cut sequences longer than `max_length`, only in text after the last
+                media span (a cut inside or before a span is an error: media are never cut).
+            max_length (`int`, *optional*): the length of `padding="max_length"` and `truncation`.
             return_tensors (`str`, *optional*, defaults to `"pt"`): `"pt"`, `"np"` or `None` (lists).
             add_special_tokens (`bool`, *optional*, defaults to `True`): put BOS at the start of each prompt.
+            text_kwargs, videos_kwargs, images_kwargs (`dict`, *optional*): the same options grouped as
+                transformers' processors take them.
             **kwargs: options of the video processor (e.g. `max_clips`), also used for images; any other option
                 is an error. (`sanitize_control_tokens` is accepted for transformers' `apply_chat_template`: text
                 marked by `mark_control_tokens` is always tokenized as plain text.)
 
         Returns:
-            `BatchFeature` with `input_ids` and `attention_mask` `[batch, seq_len]` when `text` is given,
-            `keyframe_pixel_values` `[total_clips, 3, 224, 224]`, `motion_vectors` `[total_clips, 2, 24, 20, 36]`
-            and `num_clips` `[num_videos]` when `videos` are given, and `pixel_values` `[num_images, 3, 224, 224]`
-            when `images` are given.
+            `BatchFeature`. With `text`: `input_ids` and `attention_mask` `[batch, length]`, `motion_vectors`
+            `[clips, 2, 24, 20, 36]` (clips whose motion positions are placeholders, in sequence order) and
+            `keyframe_features` `[tokens, hidden]` (features, in sequence order). Without `text`: the video
+            processor's `keyframe_pixel_values`, `motion_vectors`, `num_clips`, and `pixel_values` of the images.
 
         Raises:
-            `InvalidInputError`: the number of `<video>` / `<image>` placeholders differs from the number of videos /
-                images, or an input has the wrong type.
+            `InvalidInputError`: the placeholders do not match the videos / images, keyframe tokens are missing or
+                do not match the keyframes, an option is out of range, or an input has the wrong type.
         """
+        options = dict(padding=padding, padding_side=padding_side, truncation=truncation, max_length=max_length)
+        options.update(return_tensors=return_tensors, add_special_tokens=add_special_tokens)
+        for group in (text_kwargs, videos_kwargs, images_kwargs):
+            if group is not None and not isinstance(group, dict):
+                raise InvalidInputError(f"text_kwargs / videos_kwargs / images_kwargs must be dicts, got {group!r}.")
+            for name, value in (group or {}).items():
+                (options if name in options else kwargs)[name] = value
+        padding, padding_side, truncation, max_length = (options[name] for name in list(options)[:4])
+        return_tensors, add_special_tokens = options["return_tensors"], options["add_special_tokens"]
         if text is None and videos is None and images is None:
             raise InvalidInputError("VideoLaVITProcessor needs at least one of `text`, `videos` or `images`.")
         if kwargs.pop("audio", None) is not None:
@@ -222,48 +259,195 @@ class VideoLaVITProcessor(ProcessorMixin):
             raise InvalidInputError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
         if return_tensors not in (None, "pt", "np"):
             raise InvalidInputError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
-        if padding not in (True, False, "longest", "do_not_pad"):
-            raise InvalidInputError(f"padding must be True, False, 'longest' or 'do_not_pad', got {padding!r}.")
-        video_list = _as_list(videos, "videos")
-        image_list = _as_images(images)
-
-        data = {}
-        if text is not None:
-            texts = [text] if isinstance(text, str) else list(text)
-            if not texts or not all(isinstance(sample, str) for sample in texts):
-                raise InvalidInputError("`text` must be a string or a non-empty list of strings.")
-            input_ids = [self._tokenize_prompt(sample, add_special_tokens) for sample in texts]
-            for name, token_id, inputs in (
-                ("video", self.video_token_id, video_list),
-                ("image", self.image_token_id, image_list),
-            ):
-                count = sum(ids.count(token_id) for ids in input_ids)
-                if count != len(inputs):
-                    raise InvalidInputError(
-                        f"the prompts hold {count} <{name}> placeholder(s) but {len(inputs)} {name}(s) were given; "
-                        f"put one <{name}> in the text per {name}, in the order the {name}s are passed."
-                    )
-            if padding in (False, "do_not_pad") and return_tensors and len({len(ids) for ids in input_ids}) > 1:
+        if padding not in (True, False, "longest", "max_length", "do_not_pad"):
+            raise InvalidInputError(
+                f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}."
+            )
+        if max_length is not None and (
+            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
+        ):
+            raise InvalidInputError(f"max_length must be a positive integer, got {max_length!r}.")
+        if (padding == "max_length" or truncation) and max_length is None:
+            raise InvalidInputError("padding='max_length' and truncation need max_length.")
+        if isinstance(videos, Mapping):  # the video processor's output, decoded before
+            clips = _checked_clips(videos)
+            video_list = list(range(len(clips["num_clips"])))
+        else:
+            video_list = _as_list(videos, "videos")
+            clips = self.video_processor(video_list, return_tensors="pt", **kwargs) if video_list else None
+        if isinstance(images, torch.Tensor) and images.is_floating_point():  # preprocessed pixel values
+            if images.ndim != 4 or images.shape[1] != 3:
                 raise InvalidInputError(
-                    "the prompts have different lengths and cannot form one tensor without padding; pass padding=True "
-                    "or return_tensors=None."
+                    f"preprocessed images must be a [images, 3, H, W] tensor, got shape {tuple(images.shape)}."
                 )
-            encoded = self.tokenizer.pad(
-                {"input_ids": input_ids},
-                padding=padding,
-                padding_side=padding_side or "left",
-                return_attention_mask=True,
+            image_pixels, image_list = images, list(range(len(images)))
+        else:
+            image_list = _as_images(images)
+            image_pixels = (
+                torch.stack([self.video_processor.preprocess_keyframe(image, **kwargs) for image in image_list])
+                if image_list
+                else None
             )
-            data["input_ids"] = encoded["input_ids"]
-            data["attention_mask"] = encoded["attention_mask"]
-        if video_list:
-            video_features = self.video_processor(video_list, return_tensors="pt", **kwargs)
-            data.update(video_features.data)
-        if image_list:
-            data["pixel_values"] = torch.stack(
-                [self.video_processor.preprocess_keyframe(image, **kwargs) for image in image_list]
+        if text is None:
+            data = dict(clips.data) if clips is not None else {}
+            if image_pixels is not None:
+                data["pixel_values"] = image_pixels
+            return BatchFeature(data=data, tensor_type=return_tensors)
+
+        texts = [text] if isinstance(text, str) else list(text)
+        if not texts or not all(isinstance(sample, str) for sample in texts):
+            raise InvalidInputError("`text` must be a string or a non-empty list of strings.")
+        prompts = [self._tokenize_prompt(sample, add_special_tokens) for sample in texts]
+        for name, token_id, inputs in (
+            ("video", self.video_token_id, video_list),
+            ("image", self.image_token_id, image_list),
+        ):
+            count = sum(ids.count(token_id) for ids in prompts)
+            if count != len(inputs):
+                raise InvalidInputError(
+                    f"the prompts hold {count} <{name}> placeholder(s) but {len(inputs)} {name}(s) were given; "
+                    f"put one <{name}> in the text per {name}, in the order the {name}s are passed."
+                )
+        num_clips = clips["num_clips"].tolist() if clips is not None else []
+        keyframes = self._keyframe_spans(clips, image_pixels, keyframe_tokenizer, keyframe_tokens)
+        motion = self._motion_spans(sum(num_clips), motion_codes)
+        input_ids, features, motion_order = self._expand(prompts, num_clips, keyframes, motion)
+        if truncation:
+            input_ids = [self._truncate(ids, max_length, row) for row, ids in enumerate(input_ids)]
+        if padding in (False, "do_not_pad") and return_tensors and len({len(ids) for ids in input_ids}) > 1:
+            raise InvalidInputError(
+                "the prompts have different lengths and cannot form one tensor without padding; pass padding=True "
+                "or return_tensors=None."
             )
+        encoded = self.tokenizer.pad(
+            {"input_ids": input_ids},
+            padding=padding,
+            max_length=max_length,
+            padding_side=padding_side or "left",
+            return_attention_mask=True,
+        )
+        data = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        if motion_order:
+            data["motion_vectors"] = clips["motion_vectors"][motion_order]
+        if features:
+            data["keyframe_features"] = torch.cat(features)
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _keyframe_spans(
+        self, clips, image_pixels, keyframe_tokenizer, keyframe_tokens
+    ) -> list[tuple[list, torch.Tensor | None]]:
+        """Per keyframe (the videos' clips, then the images): the ids between `[IMG]` and `[/IMG]`, and the
+        features that fill them (None for codes)."""
+        pixels = [
+            value
+            for value in (clips["keyframe_pixel_values"] if clips is not None else None, image_pixels)
+            if value is not None
+        ]
+        if not pixels:
+            return []
+        pixel_values = torch.cat(pixels)
+        if keyframe_tokens is None:
+            if keyframe_tokenizer is None:
+                raise InvalidInputError(
+                    "how many tokens a keyframe has depends on the picture: pass the model as keyframe_tokenizer "
+                    "(processor(..., keyframe_tokenizer=model)) or its tokenize_keyframes(pixel_values) result as "
+                    "keyframe_tokens"
+                )
+            if not callable(getattr(keyframe_tokenizer, "tokenize_keyframes", None)):
+                raise InvalidInputError(
+                    f"keyframe_tokenizer must have a tokenize_keyframes method (a Video-LaVIT model), got "
+                    f"{type(keyframe_tokenizer).__name__}"
+                )
+            with torch.no_grad():
+                keyframe_tokens = keyframe_tokenizer.tokenize_keyframes(pixel_values)
+        counts = torch.as_tensor(keyframe_tokens.token_counts).reshape(-1).tolist()
+        if len(counts) != len(pixel_values):
+            raise InvalidInputError(
+                f"keyframe_tokens hold {len(counts)} keyframes, but the videos and images have {len(pixel_values)}"
+            )
+        codes, features = keyframe_tokens.codes, keyframe_tokens.features
+        if (codes is None) == (features is None):
+            raise InvalidInputError("keyframe_tokens must hold either codes or features")
+        values = codes if codes is not None else features
+        if len(values) != sum(counts):
+            raise InvalidInputError(
+                f"keyframe_tokens hold {len(values)} tokens, but their token_counts add up to {sum(counts)}"
+            )
+        spans = []
+        for part in values.detach().cpu().split(counts):
+            if codes is not None:
+                if part.numel() and (int(part.min()) < 0 or int(part.max()) >= self.layout.num_visual_codes):
+                    raise InvalidInputError(f"keyframe codes must lie in [0, {self.layout.num_visual_codes})")
+                spans.append((self.layout.visual_codes_to_ids(part.long()).tolist(), None))
+            else:
+                spans.append(([self.image_token_id] * len(part), part))
+        return spans
+
+    def _motion_spans(self, total_clips: int, motion_codes) -> list[list[int] | None]:
+        """Per clip: the ids between `[MOV]` and `[/MOV]` from `motion_codes`, or None for placeholders."""
+        count = self.layout.motion_tokens_per_clip
+        if motion_codes is None:
+            return [None] * total_clips
+        motion_codes = torch.as_tensor(motion_codes).long()
+        if motion_codes.shape != (total_clips, count):
+            raise InvalidInputError(
+                f"motion_codes must have shape [{total_clips}, {count}] (one row per clip), got "
+                f"{tuple(motion_codes.shape)}"
+            )
+        if motion_codes.numel() and (
+            int(motion_codes.min()) < 0 or int(motion_codes.max()) >= self.layout.num_motion_codes
+        ):
+            raise InvalidInputError(f"motion codes must lie in [0, {self.layout.num_motion_codes})")
+        return self.layout.motion_codes_to_ids(motion_codes).tolist()
+
+    def _expand(self, prompts, num_clips, keyframes, motion):
+        """Replace each placeholder of each prompt by its spans; returns the ids, the features in sequence order
+        and the clips (indices) whose motion positions are placeholders, in sequence order."""
+        layout = self.layout
+        video_starts = [sum(num_clips[:index]) for index in range(len(num_clips))]
+        total_clips = sum(num_clips)
+        features, motion_order, rows = [], [], []
+        next_video = next_image = 0
+        placeholder_motion = [self.video_token_id] * layout.motion_tokens_per_clip
+
+        def keyframe(index):
+            ids, values = keyframes[index]
+            if values is not None:
+                features.append(values)
+            return [layout.image_start_id, *ids, layout.image_end_id]
+
+        for prompt in prompts:
+            row = []
+            for token_id in prompt:
+                if token_id == self.video_token_id:
+                    first = video_starts[next_video]
+                    for clip in range(first, first + num_clips[next_video]):
+                        if motion[clip] is None:
+                            motion_order.append(clip)
+                        row += keyframe(clip)
+                        row += [layout.motion_start_id, *(motion[clip] or placeholder_motion), layout.motion_end_id]
+                    next_video += 1
+                elif token_id == self.image_token_id:
+                    row += keyframe(total_clips + next_image)
+                    next_image += 1
+                else:
+                    row.append(token_id)
+            rows.append(row)
+        return rows, features, motion_order
+
+    def _truncate(self, ids: list[int], max_length: int, row: int) -> list[int]:
+        """Cut `ids` to `max_length`, only in text after the last media span."""
+        if len(ids) <= max_length:
+            return ids
+        ends = {self.layout.image_end_id, self.layout.motion_end_id}
+        last_span_end = max((position for position, token_id in enumerate(ids) if token_id in ends), default=-1)
+        if last_span_end >= max_length:
+            raise InvalidInputError(
+                f"sample {row} is {len(ids)} tokens long with its media; cutting it to max_length={max_length} would "
+                "cut a keyframe or motion span. Use fewer clips (the video processor's max_clips) or a larger "
+                "max_length"
+            )
+        return ids[:max_length]
 
     def _tokenize_prompt(self, text: str, add_special_tokens: bool) -> list[int]:
         """The reference's `tokenizer_image_token`, for both placeholders, with user text kept as plain text.
@@ -457,7 +641,7 @@ class VideoLaVITProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
-        return ["input_ids", "attention_mask", "keyframe_pixel_values", "motion_vectors", "num_clips", "pixel_values"]
+        return ["input_ids", "attention_mask", "motion_vectors", "keyframe_features"]
 
 
 _MESSAGE_ROLES = ("system", "user", "assistant")
@@ -498,6 +682,21 @@ def _check_conversation(conversation) -> None:
                     raise InvalidInputError(
                         f"message {index}: a text part's 'text' must be a string, got {text_type}."
                     )
+
+
+def _checked_clips(clips: Mapping) -> dict:
+    """The video processor's output given back to the processor, checked."""
+    missing = [name for name in ("keyframe_pixel_values", "motion_vectors", "num_clips") if name not in clips]
+    if missing:
+        raise InvalidInputError(f"decoded videos must be the video processor's output; missing {', '.join(missing)}.")
+    values = {name: torch.as_tensor(clips[name]) for name in ("keyframe_pixel_values", "motion_vectors", "num_clips")}
+    total = int(values["num_clips"].sum())
+    if len(values["keyframe_pixel_values"]) != total or len(values["motion_vectors"]) != total:
+        raise InvalidInputError(
+            f"decoded videos: num_clips adds up to {total}, but there are {len(values['keyframe_pixel_values'])} "
+            f"keyframes and {len(values['motion_vectors'])} motion grids."
+        )
+    return values
 
 
 def _as_list(inputs, name: str) -> list:

@@ -237,8 +237,8 @@ class VideoLaVITVisualTokenizerPreTrainedModel(StrictPreTrainedMixin, PreTrained
 class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
     """The keyframe tokenizer: `encode_features` (understanding), `tokenize` (generation), `forward` (training).
 
-    The ViT is frozen (its parameters do not require gradients); the token predictor, merger, projections and
-    codebook are trainable.
+    The ViT always runs without gradients (`video_lavit.training.freeze_for_training` also freezes its parameters);
+    the token predictor, merger, projections and codebook are trainable.
     """
 
     def __init__(self, config: VideoLaVITVisualTokenizerConfig):
@@ -252,15 +252,6 @@ class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
         )
         self.language_projection = nn.Linear(config.vision_hidden_size, config.language_hidden_size)
         self.post_init()
-        self.vision_model.requires_grad_(False)
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, with the ViT frozen again (loading replaces its parameters)."""
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        model.vision_model.requires_grad_(False)
-        return loaded
 
     def _check_pixels(self, pixel_values: torch.Tensor) -> None:
         size = self.config.image_size
