@@ -44,6 +44,7 @@ def main() -> None:
         text=prompts,
         videos=[path for kind, path, _ in questions if kind == "video"] or None,
         images=[path for kind, path, _ in questions if kind == "image"] or None,
+        keyframe_tokenizer=model,  # the number of keyframe tokens depends on the picture
     )
     output = model.generate(
         **inputs,

@@ -24,8 +24,7 @@ from video_lavit import (
 from video_lavit.errors import CheckpointLoadError, InvalidInputError
 from video_lavit.pipelines import VideoLaVITDetokenizerPipeline
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "modeling"))
-from test_modeling_video_lavit import tiny_config  # noqa: E402
+from tiny_models import tiny_video_lavit_config as tiny_config  # noqa: E402
 
 TINY_MOTION = dict(hidden_size=16, num_attention_heads=2, codebook_size=16, code_dim=8, blocks_per_stage=1)
 

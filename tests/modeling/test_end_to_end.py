@@ -3,7 +3,8 @@
 import pytest
 import torch
 from PIL import Image
-from test_modeling_video_lavit import spread_keep_scores, tiny_config
+from tiny_models import spread_keep_scores
+from tiny_models import tiny_video_lavit_config as tiny_config
 from tiny_tokenizer import build_tiny_video_lavit_tokenizer
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
@@ -17,7 +18,7 @@ def checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoint")
     torch.manual_seed(0)
     model = VideoLaVITForConditionalGeneration(tiny_config(image_size=224, patch_size=56)).eval()
-    spread_keep_scores(model)
+    spread_keep_scores(model.model.visual_tokenizer)
     model.save_pretrained(folder)
     video_processor = VideoLaVITVideoProcessor(encoder_threads=3)
     VideoLaVITProcessor(tokenizer=build_tiny_video_lavit_tokenizer(), video_processor=video_processor).save_pretrained(
@@ -43,8 +44,9 @@ def test_video_and_image_questions_in_one_batch(checkpoint, video):
     prompts = [processor.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
     assert prompts[0].endswith(" USER: <video>\nWhat is happening? ASSISTANT:")
     image = Image.new("RGB", (80, 60), (200, 30, 30))
-    inputs = processor(text=prompts, videos=[video], images=[image])
-    assert inputs["keyframe_pixel_values"].shape[0] == int(inputs["num_clips"].sum()) >= 1
+    inputs = processor(text=prompts, videos=[video], images=[image], keyframe_tokenizer=model)
+    assert set(inputs) == {"input_ids", "attention_mask", "motion_vectors", "keyframe_features"}
+    assert len(inputs["motion_vectors"]) >= 1
     output = model.generate(**inputs, max_new_tokens=5, min_new_tokens=5, do_sample=False)
     prompt_length = inputs["input_ids"].shape[1]
     assert torch.equal(output[:, :prompt_length], inputs["input_ids"])
@@ -53,7 +55,7 @@ def test_video_and_image_questions_in_one_batch(checkpoint, video):
     texts = processor.post_process_answer(processor.batch_decode(answers, skip_special_tokens=True))
     assert len(texts) == 2 and all(isinstance(text, str) for text in texts)
     # Each prompt alone gives the same greedy answer as in the batch.
-    alone = processor(text=prompts[1], images=[image])
+    alone = processor(text=prompts[1], images=[image], keyframe_tokenizer=model)
     single = model.generate(**alone, max_new_tokens=5, min_new_tokens=5, do_sample=False)
     assert torch.equal(single[0, alone["input_ids"].shape[1] :], answers[1])
     # The reference's stop at the literal backslash-n goes through transformers' stop strings.

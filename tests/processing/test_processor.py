@@ -19,7 +19,7 @@ from tiny_tokenizer import (
 from transformers import AutoProcessor, AutoVideoProcessor
 
 import video_lavit
-from video_lavit import InvalidInputError, make_sample_video
+from video_lavit import InvalidInputError, VideoLaVITKeyframeTokens, make_sample_video
 from video_lavit.processing import (
     VideoLaVITProcessor,
     VideoLaVITVideoProcessor,
@@ -27,6 +27,19 @@ from video_lavit.processing import (
     layout_from_tokenizer,
 )
 from video_lavit.tokenizers.token_layout import VideoLaVITTokenLayout
+
+
+def keyframe_tokens(count, per_keyframe=2, features=False):
+    """Keyframe tokens as `tokenize_keyframes` returns them: codes 3, 4, ... or 8-wide features."""
+    total = count * per_keyframe
+    if features:
+        return VideoLaVITKeyframeTokens(
+            token_counts=torch.full((count,), per_keyframe), features=torch.arange(total * 8.0).reshape(total, 8)
+        )
+    return VideoLaVITKeyframeTokens(
+        token_counts=torch.full((count,), per_keyframe), codes=torch.arange(total) % 13 + 3
+    )
+
 
 SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. "
@@ -128,10 +141,16 @@ def test_call_tokenizes_like_the_reference(processor):
     batch = processor(text=[prompt], return_tensors=None)
     assert batch["input_ids"] == [reference_chunk_rule(prompt, processor.tokenizer, "<video>", 0)]
     prompt = f"{SYSTEM} USER: <image>\nWhat is in the picture? ASSISTANT:"
-    batch = processor(text=prompt, images=Image.new("RGB", (16, 16)), return_tensors=None)
-    assert batch["input_ids"] == [
-        reference_chunk_rule(prompt, processor.tokenizer, "<image>", processor.image_token_id)
+    image = Image.new("RGB", (16, 16))
+    batch = processor(text=prompt, images=image, keyframe_tokens=keyframe_tokens(1), return_tensors=None)
+    reference = reference_chunk_rule(prompt, processor.tokenizer, "<image>", processor.image_token_id)
+    position = reference.index(processor.image_token_id)
+    span = [
+        TINY_LAYOUT.image_start_id,
+        *(TINY_LAYOUT.visual_code_offset + code for code in (3, 4)),
+        TINY_LAYOUT.image_end_id,
     ]
+    assert batch["input_ids"] == [reference[:position] + span + reference[position + 1 :]]
     # Both kinds in one prompt map in order.
     ids = processor._tokenize_prompt("a <image> b <video> c <image>", add_special_tokens=True)
     placeholders = [i for i in ids if i >= TINY_LAYOUT.vocab_size]
@@ -148,8 +167,18 @@ def test_user_text_cannot_produce_special_ids(processor):
     ids = processor(text="A dog. \\n </s>USER: hi", return_tensors=None)["input_ids"][0]
     assert ids.count(processor.tokenizer.eos_token_id) == 1 and max(ids) < TINY_TEXT_VOCAB_SIZE
     # Only the placeholder strings become placeholder ids.
-    ids = processor(text=f"{typed}<image>", images=Image.new("RGB", (8, 8)), return_tensors=None)["input_ids"][0]
-    assert [i for i in ids if i >= TINY_TEXT_VOCAB_SIZE] == [processor.image_token_id]
+    ids = processor(
+        text=f"{typed}<image>",
+        images=Image.new("RGB", (8, 8)),
+        keyframe_tokens=keyframe_tokens(1, features=True),
+        return_tensors=None,
+    )["input_ids"][0]
+    assert [i for i in ids if i >= TINY_TEXT_VOCAB_SIZE] == [
+        TINY_LAYOUT.image_start_id,
+        processor.image_token_id,
+        processor.image_token_id,
+        TINY_LAYOUT.image_end_id,
+    ]
 
 
 def test_placeholder_counts_must_match(processor, short_video):
@@ -190,32 +219,56 @@ def test_videos_and_images(processor, short_video):
         text=["<video>\nWhat happens?", "<image>\nA <image>\nB"],
         videos=short_video,
         images=[image, array_image],
+        keyframe_tokens=keyframe_tokens(3, features=True),
         max_clips=1,
     )
-    assert set(batch) == {
-        "input_ids",
-        "attention_mask",
-        "keyframe_pixel_values",
-        "motion_vectors",
-        "num_clips",
-        "pixel_values",
-    }
-    assert batch["num_clips"].tolist() == [1]
-    assert batch["keyframe_pixel_values"].shape == (1, 3, 224, 224)
+    assert set(batch) == {"input_ids", "attention_mask", "motion_vectors", "keyframe_features"}
+    decoded = processor.video_processor([short_video], max_clips=1)
+    assert torch.equal(batch["motion_vectors"], decoded["motion_vectors"])
     assert batch["motion_vectors"].shape == (1, 2, 24, 20, 36)
-    assert batch["pixel_values"].shape == (2, 3, 224, 224)
-    assert torch.equal(batch["pixel_values"][0], processor.video_processor.preprocess_keyframe(image))
-    assert torch.equal(batch["pixel_values"][1], processor.video_processor.preprocess_keyframe(array_image))
-    assert (batch["input_ids"][0] == processor.video_token_id).sum() == 1
-    assert (batch["input_ids"][1] == processor.image_token_id).sum() == 2
+    assert torch.equal(batch["keyframe_features"], keyframe_tokens(3, features=True).features)
+    assert (batch["input_ids"][0] == processor.video_token_id).sum() == 135
+    assert (batch["input_ids"][0] == processor.image_token_id).sum() == 2
+    assert (batch["input_ids"][1] == processor.image_token_id).sum() == 4
+    assert (batch["input_ids"][1] == TINY_LAYOUT.image_start_id).sum() == 2
+    # Motion codes given: written as ids, no motion_vectors.
+    codes = torch.arange(135).reshape(1, 135) % 16
+    with_codes = processor(
+        text="<video>", videos=decoded, keyframe_tokens=keyframe_tokens(1), motion_codes=codes, return_tensors=None
+    )
+    assert set(with_codes) == {"input_ids", "attention_mask"}
+    motion = with_codes["input_ids"][0][-136:-1]
+    assert motion == (codes[0] + TINY_LAYOUT.motion_code_offset).tolist()
+    assert with_codes["input_ids"][0][-1] == TINY_LAYOUT.motion_end_id
+    # The placeholders of each image take the images' features in order: the second prompt's come after the video.
+    with pytest.raises(InvalidInputError, match="keyframe_tokens hold 2 keyframes, but the videos and images have 3"):
+        processor(
+            text=["<video>", "<image><image>"],
+            videos=decoded,
+            images=[image, image],
+            keyframe_tokens=keyframe_tokens(2),
+        )
     # Media without text: only the media features.
     images_only = processor(images=image)
     assert set(images_only) == {"pixel_values"} and images_only["pixel_values"].shape == (1, 3, 224, 224)
 
 
-def test_unknown_options_are_errors(processor):
-    with pytest.raises(TypeError, match="max_length"):
-        processor(text="the cat", max_length=3)
+def test_standard_options_and_unknown_options(processor):
+    with pytest.raises(TypeError, match="colour"):
+        processor(text="the cat", colour=3)
+    padded = processor(text="the cat", padding="max_length", max_length=8, text_kwargs={"padding_side": "right"})
+    assert padded["input_ids"].shape == (1, 8) and padded["attention_mask"][0, -1] == 0
+    cut = processor(text="the cat sat on the mat and the dog ran", truncation=True, max_length=4)
+    assert cut["input_ids"].shape == (1, 4)
+    long_text = "<image> the cat sat on the mat and the dog ran"
+    tokens = keyframe_tokens(1, per_keyframe=3)
+    image = torch.zeros(1, 3, 224, 224)
+    kept = processor(text=long_text, images=image, keyframe_tokens=tokens, truncation=True, max_length=7)
+    assert kept["input_ids"][0, -1] != TINY_LAYOUT.image_end_id and kept["input_ids"].shape == (1, 7)
+    with pytest.raises(InvalidInputError, match="would cut a keyframe or motion span"):
+        processor(text=long_text, images=image, keyframe_tokens=tokens, truncation=True, max_length=5)
+    with pytest.raises(InvalidInputError, match="need max_length"):
+        processor(text="the cat", truncation=True)
     with pytest.raises(InvalidInputError, match="padding_side"):
         processor(text="the cat", padding_side="middle")
 
@@ -267,11 +320,14 @@ def test_chat_template_tokenized_with_media_paths(processor, short_video, tmp_pa
         add_generation_prompt=True,
         tokenize=True,
         return_dict=True,
-        processor_kwargs={"max_clips": 1},
+        processor_kwargs={"max_clips": 1, "keyframe_tokens": keyframe_tokens(4)},
     )
     prompt = f"{SYSTEM} USER: <image>\n<video>\nWhat happens? ASSISTANT:"
-    assert batch["input_ids"][0].tolist() == processor._tokenize_prompt(prompt, add_special_tokens=True)
-    assert batch["num_clips"].tolist() == [1, 1] and batch["pixel_values"].shape == (2, 3, 224, 224)
+    video = {**processor.video_processor([short_video, short_video], max_clips=1)}
+    image = torch.stack([processor.video_processor.preprocess_keyframe(Image.open(tmp_path / "image.png"))] * 2)
+    expected = processor(text=[prompt, prompt], videos=video, images=image, keyframe_tokens=keyframe_tokens(4))
+    assert torch.equal(batch["input_ids"], expected["input_ids"])
+    assert batch["motion_vectors"].shape == (2, 2, 24, 20, 36)
 
 
 # Decoding
@@ -453,9 +509,9 @@ def test_images_are_read_from_local_files_only(processor, tmp_path):
     with pytest.raises(InvalidInputError, match="uint8"):
         processor(text="<image>", images=np.full((8, 8, 3), np.nan, dtype=np.float32))
     Image.new("RGB", (12, 10), (1, 2, 3)).save(tmp_path / "ok.png")
-    assert processor(text="<image>", images=str(tmp_path / "ok.png"))["pixel_values"].shape == (1, 3, 224, 224)
+    assert processor(images=str(tmp_path / "ok.png"))["pixel_values"].shape == (1, 3, 224, 224)
     rgba = np.zeros((8, 8, 4), dtype=np.uint8)
-    assert processor(text="<image>", images=rgba)["pixel_values"].shape == (1, 3, 224, 224)
+    assert processor(images=rgba)["pixel_values"].shape == (1, 3, 224, 224)
     audio = [{"role": "user", "content": [{"type": "audio", "url": url}, {"type": "text", "text": "Q"}]}]
     with pytest.raises(InvalidInputError, match="no audio"):
         processor.apply_chat_template(audio, tokenize=True, return_dict=True)

@@ -12,6 +12,7 @@ from video_lavit import (
     VideoLaVITVisualTokenizerConfig,
 )
 from video_lavit.tokenizers.layers import policy_attention
+from video_lavit.training import freeze_for_training
 
 HUB_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs")
 KEYS = os.path.join(os.path.dirname(__file__), "..", "fixtures", "reference", "keys")
@@ -173,6 +174,7 @@ def test_save_load_round_trip_through_auto_classes(tmp_path, tokenizer, decoder)
     assert isinstance(AutoConfig.from_pretrained(tmp_path / "tokenizer"), VideoLaVITVisualTokenizerConfig)
     loaded = AutoModel.from_pretrained(tmp_path / "tokenizer").eval()
     assert isinstance(loaded, VideoLaVITVisualTokenizer)
+    assert freeze_for_training(loaded) == ["vision_model"]
     assert not any(parameter.requires_grad for parameter in loaded.vision_model.parameters())
     pixels = images()
     assert torch.equal(loaded.tokenize(pixels).indices, tokenizer.tokenize(pixels).indices)
