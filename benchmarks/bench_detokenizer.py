@@ -107,7 +107,7 @@ class BareLoop:
         image_latents = image_latents.unsqueeze(1).repeat(1, FRAMES, 1, 1, 1).to(dtype)
         motion_latents = motion.permute(0, 2, 1, 3, 4).to(dtype)  # b c t h w -> b t c h w
         motion_latents = torch.cat([torch.zeros_like(motion_latents), motion_latents])
-        conditions = pipe.motion_encoder(motion.to(pipe.motion_encoder.dtype)).to(dtype)
+        conditions = pipe.motion_encoder(motion.to(pipe.motion_encoder.dtype)).sample.to(dtype)
         self.conditions = torch.cat([torch.zeros_like(conditions), conditions])
         time_ids = [[self.FPS, self.MOTION_BUCKET_ID, self.NOISE_AUG_STRENGTH]]
         self.time_ids = torch.tensor(time_ids, device=device, dtype=dtype).repeat(self.conditions.shape[0], 1)
@@ -143,7 +143,7 @@ def condition_setup(pipe, image, motion: torch.Tensor, height: int, width: int, 
     """Setup, part 2: the keyframe's preprocessing and VAE encoding, and the motion condition encoder."""
     keyframes = pipe.image_processor.preprocess(image, height=height, width=width).to(device)
     pipe.encode_keyframe_latents(keyframes, BareLoop.NOISE_AUG_STRENGTH, torch.Generator().manual_seed(0), True)
-    return pipe.motion_encoder(motion.to(pipe.motion_encoder.dtype))
+    return pipe.motion_encoder(motion.to(pipe.motion_encoder.dtype)).sample
 
 
 def main() -> None:

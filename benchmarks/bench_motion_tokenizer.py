@@ -1,48 +1,40 @@
 """Speed and memory of the motion tokenizer: clips per second for `encode` and `decode`, fp32 and bf16, on CPU or GPU.
 
-Three implementations over the same weights, measured in the same run:
+The model's one performance mechanism, the opt-in chunked transformer blocks (`enable_chunked_blocks`, see
+`video_lavit/media_media_tokenizers/chunked_blocks.py`), measured on and off over the same weights in the same run:
 
-- `base`: the straightforward computation the reference does: attention as `softmax(q k^T * scale) v` with
-  explicit matrices, transposing copies between the spatial and temporal attention, an MLP whose GELU allocates
-  its own output, channels-first Conv3d down-sampling, and the decoder's nearest upsampling materialised before
-  each Conv3d;
-- `ours`: the model as shipped, in eager mode (`scaled_dot_product_attention`, no transposing copies, decoder
-  convolutions on the original grid, see `MotionUpsample`; on the CPU the transformer blocks run in chunks of
-  frames and positions, see `SpatioTemporalBlock`, the GELU runs in place, see `Mlp`, and the convolutions run as
-  Conv2d per temporal tap on the channels-last grid, see `conv3d_frames`);
-- `compiled`: the same after `model.compile()` (torch.compile of the transformer blocks; fp32 only on CPU, every
-  dtype on a GPU). Its compilation happens in the first call at each batch size; that time is reported separately
-  (`compile s`, the first encode plus the first decode, minus one steady-state call of each) and is not part of
-  clips/s.
+- `whole`: the model as defined (every block in one piece): the baseline;
+- `chunked`: the same model after `enable_chunked_blocks(model)` (16 MiB chunks);
+- `compiled`: the baseline with every transformer block `torch.compile`d (`block.compile()`; fp32 only on CPU,
+  every dtype on a GPU). Its compilation happens in the first call at each batch size; that time is reported
+  separately (`compile s`, the first encode plus the first decode, minus one steady-state call of each) and is not
+  part of clips/s.
 
-The token ids of all three must be identical (the script says if they are not) and `decode` is compared with the
-base (max abs difference). Every implementation gets one warm-up call per batch size and operation; then rounds
-alternate between the implementations and each keeps its fastest round, so a burst of other load on the machine
-does not decide the comparison.
+The token ids must be identical (the script says if they are not) and `decode` is compared with the baseline (max
+abs difference). Every implementation gets one warm-up call per batch size and operation; then rounds alternate
+between the implementations and each keeps its fastest round, so a burst of other load on the machine does not
+decide the comparison. `mem /` is the baseline's peak memory divided by the chunked model's.
 
     python benchmarks/bench_motion_tokenizer.py                # full: fp32 batch 1 4 16, bf16 batch 1 4 (long)
-    python benchmarks/bench_motion_tokenizer.py --quick        # fp32 batch 1 4, one round (~8 min on 2 cores)
-    python benchmarks/bench_motion_tokenizer.py --quick --dtypes bf16   # bf16 batch 1 (slow without AVX512-BF16)
-    python benchmarks/bench_motion_tokenizer.py --quick --size small --no-compile  # small random model: smoke run
+    python benchmarks/bench_motion_tokenizer.py --quick        # fp32 batch 1 4 16, one round, no compile
+    python benchmarks/bench_motion_tokenizer.py --quick --size small  # small random model: smoke run
     python benchmarks/bench_motion_tokenizer.py --model converted/motion_tokenizer  # real weights
     python benchmarks/bench_motion_tokenizer.py --device cuda  # GPU: bf16 and fp32 at batch 1 4 16, all compiled
 
 `--device` takes any torch device string (`cpu`, `cuda`, `cuda:1`). The model and the inputs are moved there (the
 inputs are drawn on the CPU with a fixed seed first, so every device sees the same clips). On a GPU the defaults
-change: bf16 comes first and uses the fp32 batch sizes (`--bf16-batch-sizes` still overrides them), `--quick`
-keeps bf16, and the `compiled` column covers bf16 too.
+change: bf16 comes first and uses the fp32 batch sizes (`--bf16-batch-sizes` still overrides them).
 
 Peak memory on the CPU is the largest resident set size seen (sampled every 5 ms) during the fastest timed call,
 minus the size before it (weights, and any memory kept from earlier calls, are not counted). On CUDA it is
 `torch.cuda.max_memory_allocated()` during that call (the peak statistics are reset just before it) minus the GPU
-memory allocated when the call started (tensors only; blocks cached by the allocator are not counted), and the
-columns say `GPU MB`. On CUDA every timed call is bracketed by `torch.cuda.synchronize()`.
+memory allocated when the call started, and the columns say `GPU MB`. On CUDA every timed call is bracketed by
+`torch.cuda.synchronize()`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 from functools import partial
 
@@ -50,69 +42,12 @@ import torch
 from _measure import cpu_name, timed
 
 from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
-from video_lavit.tokenizers.layers import Mlp, SpatioTemporalBlock
-from video_lavit.tokenizers.layers import QVBiasSelfAttention as MotionAttention
-from video_lavit.tokenizers.modeling_motion_tokenizer import MotionDownsample, MotionUpsample
+from video_lavit.media_tokenizers.chunked_blocks import enable_chunked_blocks
+from video_lavit.media_tokenizers.layers import SpatioTemporalBlock
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SMALL = dict(hidden_size=64, blocks_per_stage=1, codebook_size=64)
-
-
-def reference_attention(self: MotionAttention, hidden_states: torch.Tensor) -> torch.Tensor:
-    """The reference's attention math, with explicit score matrices."""
-    batch, seq_len, hidden = hidden_states.shape
-    bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
-    qkv = torch.nn.functional.linear(hidden_states, self.qkv.weight, bias)
-    qkv = qkv.reshape(batch, seq_len, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-    query, key, value = qkv[0], qkv[1], qkv[2]
-    scores = (query * query.shape[-1] ** -0.5) @ key.transpose(-2, -1)
-    attended = scores.softmax(dim=-1) @ value
-    return self.proj(attended.transpose(1, 2).reshape(batch, seq_len, -1))
-
-
-def reference_block(self: SpatioTemporalBlock, hidden_states: torch.Tensor) -> torch.Tensor:
-    """The reference's block: rearrange (copy) to frames-major and back around the temporal attention."""
-    batch, frames, positions, hidden = hidden_states.shape
-    spatial = hidden_states.reshape(batch * frames, positions, hidden)
-    spatial = spatial + self.spatial_attention(self.spatial_norm(spatial))
-    temporal = spatial.reshape(batch, frames, positions, hidden).transpose(1, 2).reshape(-1, frames, hidden)
-    temporal = temporal + self.temporal_attention(self.temporal_norm(temporal))
-    temporal = temporal + self.mlp(self.mlp_norm(temporal))
-    return temporal.reshape(batch, positions, frames, hidden).transpose(1, 2)
-
-
-def reference_mlp(self: Mlp, hidden_states: torch.Tensor) -> torch.Tensor:
-    """The reference's MLP: the GELU allocates its own output."""
-    return self.fc2(self.act(self.fc1(hidden_states)))
-
-
-def reference_downsample(self: MotionDownsample, hidden_states: torch.Tensor) -> torch.Tensor:
-    """The reference's down-sampling: pad, then one Conv3d over the channels-first grid."""
-    hidden_states = self.conv(torch.nn.functional.pad(hidden_states.permute(0, 4, 1, 2, 3), self.padding))
-    return hidden_states.permute(0, 2, 3, 4, 1)
-
-
-@contextlib.contextmanager
-def implementation(kind: str):
-    """Swap in the base computation (class-wide) for the duration of the block; `ours`/`compiled`: unchanged."""
-    patches = {
-        (MotionAttention, "forward"): reference_attention,
-        (SpatioTemporalBlock, "forward"): reference_block,
-        # so that `run_spatio_temporal_blocks` calls each block in turn (through `reference_block`)
-        (SpatioTemporalBlock, "_runs_in_chunks"): lambda self, hidden_states: False,
-        (MotionUpsample, "forward"): MotionUpsample.forward_upsampled,
-        (MotionDownsample, "forward"): reference_downsample,
-        (Mlp, "forward"): reference_mlp,
-    }
-    originals = {key: getattr(*key) for key in patches}
-    if kind == "base":
-        for (owner, name), function in patches.items():
-            setattr(owner, name, function)
-    try:
-        yield
-    finally:
-        for (owner, name), function in originals.items():
-            setattr(owner, name, function)
+KINDS = ("whole", "chunked", "compiled")
 
 
 def encode_indices(model: VideoLaVITMotionTokenizer, motion: torch.Tensor) -> torch.Tensor:
@@ -132,8 +67,8 @@ def main() -> None:
         "--dtypes", nargs="+", choices=sorted(DTYPES), default=None, help="default: fp32 bf16 (CUDA: bf16 fp32)"
     )
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed rounds; the fastest counts")
-    parser.add_argument("--no-compile", action="store_true", help="skip the `model.compile()` column")
-    parser.add_argument("--quick", action="store_true", help="batch 1 4, one round (CPU: fp32 unless --dtypes)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the `compiled` column")
+    parser.add_argument("--quick", action="store_true", help="one round, no compile (CPU: fp32 unless --dtypes)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -145,8 +80,7 @@ def main() -> None:
     if args.model and args.size != "full":
         parser.error("--size applies to the random model, not to --model")
     if args.quick:
-        args.batch_sizes, args.repeats = [1, 4], 1
-        args.bf16_batch_sizes = None if cuda else [1]
+        args.repeats, args.no_compile = 1, True
         if not cuda:
             args.dtypes = args.dtypes or ["fp32"]  # bf16 is very slow on AVX2-only CPUs (minutes per call)
     args.dtypes = args.dtypes or (["bf16", "fp32"] if cuda else ["fp32", "bf16"])
@@ -157,41 +91,45 @@ def main() -> None:
 
     torch.manual_seed(0)
     if args.model:
-        base = VideoLaVITMotionTokenizer.from_pretrained(args.model)
+        whole = VideoLaVITMotionTokenizer.from_pretrained(args.model)
     else:
-        base = VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerConfig(**(SMALL if args.size == "small" else {})))
-    base.eval().to(device)
-    parameters = sum(p.numel() for p in base.parameters())
+        whole = VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerConfig(**(SMALL if args.size == "small" else {})))
+    whole.eval().to(device)
+    parameters = sum(p.numel() for p in whole.parameters())
     name = torch.cuda.get_device_name(device) if cuda else cpu_name()
     print(f"device: {device} ({name})")
     print(f"motion tokenizer: {parameters:,} parameters, {torch.get_num_threads()} threads, torch {torch.__version__}")
     memory = "GPU MB" if cuda else "MB"
     width = 11 if cuda else 8
     header = (
-        f"{'dtype':<5} {'batch':>5} {'op':<7} {'base clip/s':>11} {'ours clip/s':>11} {'ours x':>7} "
+        f"{'dtype':<5} {'batch':>5} {'op':<7} {'whole clip/s':>12} {'chunk clip/s':>12} {'chunk x':>7} "
         f"{'comp clip/s':>11} {'comp x':>7} {'compile s':>9} "
-        + " ".join(f"{kind + ' ' + memory:>{width}}" for kind in ("base", "ours", "comp"))
-        + "  check"
+        + " ".join(f"{kind[:5] + ' ' + memory:>{width + 3}}" for kind in KINDS)
+        + f" {'mem /':>6}  check"
     )
     print(header)
     print("-" * len(header))
     for dtype_name in args.dtypes:
         dtype = DTYPES[dtype_name]
-        models = {"base": base.to(dtype), "ours": base}  # the same module: `base` only patches the computation
+        whole.to(dtype)
+        models = {"whole": whole, "chunked": copy.deepcopy(whole)}
+        enable_chunked_blocks(models["chunked"])
         if (dtype == torch.float32 or cuda) and not args.no_compile:
-            models["compiled"] = copy.deepcopy(base)
-            models["compiled"].compile()
+            models["compiled"] = copy.deepcopy(whole)
+            for module in models["compiled"].modules():
+                if isinstance(module, SpatioTemporalBlock):
+                    module.compile()
         batch_sizes = args.batch_sizes if dtype == torch.float32 else args.bf16_batch_sizes
         for batch_size in batch_sizes:
             # Drawn on the CPU, so that every device gets the same clips.
             motion = torch.randn(batch_size, 2, 24, 20, 36, generator=torch.Generator().manual_seed(1)) * 3
-            motion = motion.to(device)
+            motion = motion.to(device=device, dtype=dtype)
             results: dict = {kind: {} for kind in models}
             indices = None
             # Warm-up (and, for `compiled`, compilation) at this batch size, then alternating timed rounds.
             for round_index in range(args.repeats + 1):
                 for kind, model in models.items():
-                    with implementation(kind), torch.inference_mode():
+                    with torch.inference_mode():
                         encode = timed(partial(encode_indices, model, motion), device)
                         indices = encode[2] if indices is None else indices
                         decode = timed(partial(model.decode, indices), device)
@@ -203,29 +141,31 @@ def main() -> None:
                         best = results[kind].get(op)
                         results[kind][op] = value if best is None or value[0] < best[0] else best
             for op in ("encode", "decode"):
-                row = results["base"][op]
-                line = f"{dtype_name:<5} {batch_size:>5} {op:<7} {batch_size / row[0]:>11.3f} "
-                for kind in ("ours", "compiled"):
-                    if kind in results:
-                        seconds = results[kind][op][0]
-                        line += f"{batch_size / seconds:>11.3f} {row[0] / seconds:>6.2f}x "
-                    else:
-                        line += f"{'-':>11} {'-':>7} "
+                row = results["whole"][op]
+                line = f"{dtype_name:<5} {batch_size:>5} {op:<7} {batch_size / row[0]:>12.3f} "
+                seconds = results["chunked"][op][0]
+                line += f"{batch_size / seconds:>12.3f} {row[0] / seconds:>6.2f}x "
                 if "compiled" in results:
-                    compile_seconds = sum(
-                        results["compiled"][f"first {name}"] - results["compiled"][name][0]
-                        for name in ("encode", "decode")
-                    )
-                    line += f"{compile_seconds:>9.1f} " if op == "encode" else f"{'':>9} "
+                    seconds = results["compiled"][op][0]
+                    line += f"{batch_size / seconds:>11.3f} {row[0] / seconds:>6.2f}x "
+                    if op == "encode":
+                        compile_seconds = sum(
+                            results["compiled"][f"first {name}"] - results["compiled"][name][0]
+                            for name in ("encode", "decode")
+                        )
+                        line += f"{compile_seconds:>9.1f} "
+                    else:
+                        line += f"{'':>9} "
                 else:
-                    line += f"{'-':>9} "
+                    line += f"{'-':>11} {'-':>7} {'-':>9} "
                 line += " ".join(
-                    f"{results[kind][op][1]:>{width}.0f}" if kind in results else f"{'-':>{width}}"
-                    for kind in ("base", "ours", "compiled")
+                    f"{results[kind][op][1]:>{width + 3}.0f}" if kind in results else f"{'-':>{width + 3}}"
+                    for kind in KINDS
                 )
+                line += f" {row[1] / max(results['chunked'][op][1], 1.0):>5.1f}x"
                 checks = []
-                reference = results["base"][f"{op} output"]
-                for kind in ("ours", "compiled"):
+                reference = results["whole"][f"{op} output"]
+                for kind in ("chunked", "compiled"):
                     if kind not in results:
                         continue
                     output = results[kind][f"{op} output"]

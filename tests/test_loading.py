@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tiny_models import tiny_video_lavit_config as tiny_config  # noqa: E402
 
 from video_lavit import (
     VideoLaVITConfig,
@@ -23,8 +24,6 @@ from video_lavit import (
 )
 from video_lavit.errors import CheckpointLoadError, InvalidInputError
 from video_lavit.pipelines import VideoLaVITDetokenizerPipeline
-
-from tiny_models import tiny_video_lavit_config as tiny_config  # noqa: E402
 
 TINY_MOTION = dict(hidden_size=16, num_attention_heads=2, codebook_size=16, code_dim=8, blocks_per_stage=1)
 

@@ -19,6 +19,16 @@ from .errors import (
     VideoLaVITError,
     VideoTooLongError,
 )
+from .media_tokenizers import (
+    VectorQuantizer,
+    VideoLaVITMotionTokenizer,
+    VideoLaVITMotionTokenizerConfig,
+    VideoLaVITVisualTokenDecoder,
+    VideoLaVITVisualTokenDecoderConfig,
+    VideoLaVITVisualTokenizer,
+    VideoLaVITVisualTokenizerConfig,
+)
+from .media_tokenizers.token_layout import VideoLaVITTokenLayout
 from .modeling import (
     VideoLaVITConfig,
     VideoLaVITForConditionalGeneration,
@@ -30,6 +40,7 @@ from .pipelines import (
     VideoLaVITDetokenizerPipeline,
     VideoLaVITDetokenizerPipelineOutput,
     VideoLaVITGenerator,
+    VideoLaVITKeyframePipeline,
     VideoLaVITMotionConditionEncoder,
     VideoLaVITVideoUNet,
     VideoTokensOutput,
@@ -53,16 +64,6 @@ from .processing import (
 from .registration import (
     register_auto_classes,
 )
-from .tokenizers import (
-    VectorQuantizer,
-    VideoLaVITMotionTokenizer,
-    VideoLaVITMotionTokenizerConfig,
-    VideoLaVITVisualTokenDecoder,
-    VideoLaVITVisualTokenDecoderConfig,
-    VideoLaVITVisualTokenizer,
-    VideoLaVITVisualTokenizerConfig,
-)
-from .tokenizers.token_layout import VideoLaVITTokenLayout
 
 __version__ = "0.1.0"
 
@@ -89,6 +90,7 @@ __all__ = [
     "VideoLaVITDetokenizerPipeline",
     "VideoLaVITDetokenizerPipelineOutput",
     "VideoLaVITGenerator",
+    "VideoLaVITKeyframePipeline",
     "VideoLaVITMotionConditionEncoder",
     "VideoLaVITVideoUNet",
     "VideoTokensOutput",

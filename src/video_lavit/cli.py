@@ -80,9 +80,11 @@ def run_tokenize(args: argparse.Namespace) -> int:
         )
         motion_tokenizer = None
         if args.motion_tokenizer:
-            from .tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+            from .media_tokenizers.chunked_blocks import enable_chunked_blocks
+            from .media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 
             motion_tokenizer = VideoLaVITMotionTokenizer.from_pretrained(args.motion_tokenizer).eval()
+            enable_chunked_blocks(motion_tokenizer)  # bounded memory for batches of clips on the CPU
     except (VideoLaVITError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -130,44 +132,63 @@ def run_tokenize(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def run_convert_motion_tokenizer(args: argparse.Namespace) -> int:
-    from .conversion.motion_tokenizer import convert_motion_tokenizer
-
+def _report(call, summary) -> int:
+    """Run a library call; print its summary lines, or its error as one `error:` line (exit status 1)."""
     try:
-        model = convert_motion_tokenizer(
-            args.checkpoint, args.output, num_attention_heads=args.num_attention_heads, overwrite=args.overwrite
-        )
+        result = call()
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {args.output} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    for line, is_note in summary(result):
+        print(line, file=sys.stderr if is_note else sys.stdout)
     return 0
+
+
+def run_convert_motion_tokenizer(args: argparse.Namespace) -> int:
+    from .conversion.motion_tokenizer import convert_motion_tokenizer
+
+    return _report(
+        lambda: convert_motion_tokenizer(
+            args.checkpoint, args.output, num_attention_heads=args.num_attention_heads, overwrite=args.overwrite
+        ),
+        lambda model: [(f"wrote {args.output} ({model.num_parameters():,} parameters)", False)],
+    )
 
 
 def run_convert_visual_tokenizer(args: argparse.Namespace) -> int:
     from .conversion.visual_tokenizer import convert_visual_tokenizer
 
-    try:
-        tokenizer, decoder = convert_visual_tokenizer(
+    def summary(models):
+        return [
+            (f"wrote {os.path.join(args.output, name)} ({model.num_parameters():,} parameters)", False)
+            for name, model in zip(("visual_tokenizer", "visual_token_decoder"), models)
+        ]
+
+    return _report(
+        lambda: convert_visual_tokenizer(
             args.checkpoint_dir,
             args.output,
             vision_num_attention_heads=args.vision_attention_heads,
             num_attention_heads=args.num_attention_heads,
             overwrite=args.overwrite,
-        )
-    except VideoLaVITError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {os.path.join(args.output, 'visual_tokenizer')} ({tokenizer.num_parameters():,} parameters)")
-    print(f"wrote {os.path.join(args.output, 'visual_token_decoder')} ({decoder.num_parameters():,} parameters)")
-    return 0
+        ),
+        summary,
+    )
 
 
 def run_convert_language_model(args: argparse.Namespace) -> int:
     from .conversion.language_model import convert_language_model
 
-    try:
-        model, processor = convert_language_model(
+    def summary(converted):
+        model, processor = converted
+        kind = "understanding" if model.config.keyframe_input == "features" else "generation"
+        lines = [(f"wrote {args.output} ({kind} model, {model.num_parameters():,} parameters)", False)]
+        if processor is None:
+            lines.append(("note: no tokenizer files found; the folder has no processor (pass --tokenizer-dir)", True))
+        return lines
+
+    return _report(
+        lambda: convert_language_model(
             args.checkpoint_dir,
             args.output,
             visual_tokenizer=args.visual_tokenizer,
@@ -178,22 +199,20 @@ def run_convert_language_model(args: argparse.Namespace) -> int:
             vision_attention_heads=args.vision_attention_heads,
             tokenizer_dir=args.tokenizer_dir,
             overwrite=args.overwrite,
-        )
-    except VideoLaVITError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    kind = "understanding" if model.config.keyframe_input == "features" else "generation"
-    print(f"wrote {args.output} ({kind} model, {model.num_parameters():,} parameters)")
-    if processor is None:
-        print("note: no tokenizer files found; the folder has no processor (pass --tokenizer-dir)", file=sys.stderr)
-    return 0
+        ),
+        summary,
+    )
 
 
 def run_convert_detokenizer(args: argparse.Namespace) -> int:
     from .conversion.detokenizer import convert_detokenizer
 
-    try:
-        pipeline = convert_detokenizer(
+    def summary(pipeline):
+        names = ", ".join(name for name, component in pipeline.components.items() if component is not None)
+        return [(f"wrote {args.output} ({names})", False)]
+
+    return _report(
+        lambda: convert_detokenizer(
             args.checkpoint_dir,
             args.output,
             motion_encoder_heads=args.motion_encoder_heads,
@@ -202,13 +221,9 @@ def run_convert_detokenizer(args: argparse.Namespace) -> int:
             vision_num_attention_heads=args.vision_attention_heads,
             include_keyframe_model=not args.no_keyframe_model,
             overwrite=args.overwrite,
-        )
-    except VideoLaVITError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    names = ", ".join(name for name, component in pipeline.components.items() if component is not None)
-    print(f"wrote {args.output} ({names})")
-    return 0
+        ),
+        summary,
+    )
 
 
 def run_generate(args: argparse.Namespace) -> int:

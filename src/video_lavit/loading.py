@@ -258,12 +258,25 @@ def check_saved_weights(model: torch.nn.Module, folder: str | os.PathLike, what:
     )
 
 
+def check_pipeline_weights(pipeline, folder: str):
+    """Refuse a loaded diffusers pipeline whose libraries' own components (VAEs, keyframe UNet), which initialise
+    missing weights afresh, do not match the safetensors files of `folder`; our own components check themselves."""
+    if os.path.isdir(folder):
+        for name, component in pipeline.components.items():
+            if isinstance(component, torch.nn.Module) and not isinstance(
+                component, (StrictModelMixin, StrictPreTrainedMixin)
+            ):
+                check_saved_weights(component, os.path.join(folder, name), f"{name} ({type(component).__name__})")
+    return pipeline
+
+
 __all__ = [
     "StrictModelMixin",
     "StrictPreTrainedMixin",
     "available_memory_bytes",
     "check_local_folder",
     "check_memory",
+    "check_pipeline_weights",
     "check_saved_weights",
     "looks_like_local_path",
 ]

@@ -17,18 +17,18 @@ from transformers import (
     AutoVideoProcessor,
 )
 
+from .media_tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from .media_tokenizers.configuration_visual_tokenizer import (
+    VideoLaVITVisualTokenDecoderConfig,
+    VideoLaVITVisualTokenizerConfig,
+)
+from .media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+from .media_tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
+from .media_tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 from .modeling.configuration_video_lavit import VideoLaVITConfig
 from .modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITModel
 from .processing.processing_video_lavit import VideoLaVITProcessor
 from .processing.video_processing_video_lavit import VideoLaVITVideoProcessor
-from .tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
-from .tokenizers.configuration_visual_tokenizer import (
-    VideoLaVITVisualTokenDecoderConfig,
-    VideoLaVITVisualTokenizerConfig,
-)
-from .tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
-from .tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
-from .tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 
 
 def register_auto_classes() -> None:

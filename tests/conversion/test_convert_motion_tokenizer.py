@@ -90,7 +90,7 @@ def test_bad_checkpoints_are_refused(tmp_path):
 
 
 def test_reference_tokens_when_the_blocks_run_in_small_chunks(converted, reference, monkeypatch):
-    from video_lavit.tokenizers.layers import SpatioTemporalBlock
+    from video_lavit.media_tokenizers.layers import SpatioTemporalBlock
 
     # 2000 rows of the widest intermediate (64 features) per chunk: two frames or 83 positions of the first
     # stage, one clip at a time in the last

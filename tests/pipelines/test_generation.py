@@ -18,7 +18,7 @@ from video_lavit import (
 from video_lavit.cli import main
 from video_lavit.conversion.detokenizer import convert_detokenizer
 from video_lavit.processing import VideoLaVITProcessor, add_video_lavit_tokens
-from video_lavit.tokenizers.token_layout import VideoLaVITTokenLayout
+from video_lavit.media_tokenizers.token_layout import VideoLaVITTokenLayout
 
 SIZE = dict(height=64, width=64, num_inference_steps=1)
 

@@ -97,11 +97,11 @@ def test_converted_folder_is_a_safetensors_pipeline(tmp_path, pipeline):
 
 def test_unet_step_and_motion_encoder_match_the_reference(pipeline, reference):
     with torch.no_grad():
-        tokens = pipeline.motion_encoder(reference["menc_motion"])
+        tokens = pipeline.motion_encoder(reference["menc_motion"]).sample
         torch.testing.assert_close(tokens, reference["menc_out"], rtol=0, atol=1e-4)
         for tag in ("8x8", "8x12"):
             motion = reference[f"encode_motion_in_{tag}"]
-            conditions = pipeline.motion_encoder(motion)
+            conditions = pipeline.motion_encoder(motion).sample
             torch.testing.assert_close(conditions, reference[f"encode_motion_out_{tag}"], rtol=0, atol=1e-4)
             for branch, context in (("", conditions), ("uncond_", torch.zeros_like(conditions))):
                 noise = pipeline.unet(
@@ -240,7 +240,7 @@ def test_full_size_configs_parameter_counts():
     from diffusers import AutoencoderKLTemporalDecoder as VideoVAE
 
     from video_lavit import VideoLaVITMotionConditionEncoder, VideoLaVITVideoUNet, VideoLaVITVisualTokenDecoder
-    from video_lavit.tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenDecoderConfig
+    from video_lavit.media_tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenDecoderConfig
 
     folder = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs", "detokenizer")
     with open(os.path.join(folder, "model_index.json")) as handle:
@@ -256,7 +256,8 @@ def test_full_size_configs_parameter_counts():
         vae = VideoVAE.from_config(VideoVAE.load_config(os.path.join(folder, "vae")))
     assert unet.config.num_attention_heads == [5, 10, 10, 20] and unet.config.in_channels == 10
     assert sum(p.numel() for p in unet.parameters()) == 1_524_628_842
-    assert sum(p.numel() for p in encoder.parameters()) == 51_095_040
+    # The reference's 51,095,040, plus the zero key part of each attention's `qkv.bias` (24 x 512).
+    assert sum(p.numel() for p in encoder.parameters()) == 51_095_040 + 24 * 512
     assert decoder.num_parameters() - decoder.quantizer.embedding.weight.numel() == 414_002_304
     assert 2 ** (len(vae.config.block_out_channels) - 1) == 8
     # The reference's key set (class-default heads): exactly our UNet's keys.
@@ -278,7 +279,7 @@ def test_motion_decoding_triggers_the_offload_hook(pipeline):
 
     pipeline.motion_tokenizer._hf_hook = RecordingHook()
     try:
-        motion = pipeline.motion_at_latent_size(motion_codes()[:, 0], None, 64, 64)
+        motion = pipeline.motion_at_latent_size(motion_codes=motion_codes()[:, 0], motion=None, height=64, width=64)
     finally:
         del pipeline.motion_tokenizer._hf_hook
     assert RecordingHook.calls == 1 and motion.shape == (1, 2, 24, 8, 8)

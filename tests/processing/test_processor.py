@@ -26,7 +26,7 @@ from video_lavit.processing import (
     add_video_lavit_tokens,
     layout_from_tokenizer,
 )
-from video_lavit.tokenizers.token_layout import VideoLaVITTokenLayout
+from video_lavit.media_tokenizers.token_layout import VideoLaVITTokenLayout
 
 
 def keyframe_tokens(count, per_keyframe=2, features=False):

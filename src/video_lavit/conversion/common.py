@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 from ..errors import CheckpointConversionError, InvalidInputError
 from ..files import write_folder
 
-__all__ = ["build_config", "check_tensors", "load_reference_state_dict", "rename_keys", "write_folder"]
+__all__ = [
+    "build_config",
+    "check_tensors",
+    "fuse_qv_biases",
+    "load_into_meta_model",
+    "load_reference_state_dict",
+    "rename_keys",
+    "write_folder",
+]
 
 
 def load_reference_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -100,6 +108,8 @@ def rename_keys(
 ) -> dict[str, torch.Tensor]:
     """Rename every key by the first matching `(pattern, replacement)` regex rule, and check the result.
 
+    The q / v bias pairs of BEiT-style attentions become one `qkv.bias` (see `fuse_qv_biases`).
+
     Raises `CheckpointConversionError` naming the keys that no rule maps, and the keys the model expects that the
     checkpoint lacks, so that no weight is silently dropped or left at its initial value.
     """
@@ -112,6 +122,7 @@ def rename_keys(
                 break
         else:
             unmapped.append(key)
+    renamed = fuse_qv_biases(renamed, source)
     missing = sorted(expected_keys - set(renamed))
     unexpected = sorted(set(renamed) - expected_keys)
     problems = []
@@ -127,3 +138,75 @@ def rename_keys(
             "Check that this is the right file and configuration."
         )
     return renamed
+
+
+def fuse_qv_biases(state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Every `<prefix>q_bias` / `<prefix>v_bias` pair -> `<prefix>qkv.bias` = `[q_bias, zeros, v_bias]`.
+
+    The reference's BEiT / EVA attentions keep a bias-free qkv weight and separate query and value biases;
+    `QVBiasSelfAttention.qkv` is one `nn.Linear` with a bias, zero for the keys, which computes the same projection.
+    """
+    fused = {}
+    for key, value in state_dict.items():
+        if key.endswith("q_bias") or key.endswith("v_bias"):
+            prefix = key[: -len("q_bias")]
+            query, values = state_dict.get(prefix + "q_bias"), state_dict.get(prefix + "v_bias")
+            if query is None or values is None or query.shape != values.shape:
+                raise CheckpointConversionError(
+                    f"{source}: {key} has no matching {'v' if key.endswith('q_bias') else 'q'}_bias of its shape"
+                )
+            fused[prefix + "qkv.bias"] = torch.cat([query, torch.zeros_like(query), values])
+        else:
+            fused[key] = value
+    return fused
+
+
+def load_into_meta_model(
+    build: Callable[[], torch.nn.Module],
+    state_dict: Mapping[str, torch.Tensor],
+    rules: Sequence[tuple[str, str]],
+    source: str,
+    dtype: torch.dtype | None = torch.float32,
+    converted: Mapping[str, torch.Tensor] | None = None,
+    finish: Callable[[torch.nn.Module], None] | None = None,
+) -> torch.nn.Module:
+    """The converters' one way to fill a model: build it on the meta device, rename the reference's keys, check every
+    shape, load the weights in place, and check that nothing is left unfilled.
+
+    Args:
+        build: makes the model (called under `torch.device("meta")`, so nothing is allocated).
+        state_dict: the reference's weights; `rules` rename them (see `rename_keys`).
+        source: named in errors.
+        dtype: the weights' dtype in the model (None keeps each tensor's own dtype).
+        converted: weights already in the model's names (e.g. from a converted folder), loaded as they are.
+        finish: called on the loaded model before the last check, e.g. to rebuild non-persistent buffers.
+
+    Returns:
+        The model in eval mode.
+    """
+    with torch.device("meta"):
+        model = build()
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    converted = dict(converted or {})
+    weights = rename_keys(state_dict, rules, set(expected) - set(converted), source)
+    weights.update(converted)
+    unknown = sorted(set(weights) - set(expected))
+    if unknown:
+        raise CheckpointConversionError(f"{source}: {unknown[0]} is not a weight of the model")
+    wrong = [key for key, value in weights.items() if tuple(value.shape) != expected[key]]
+    if wrong:
+        key = wrong[0]
+        raise CheckpointConversionError(
+            f"{source}: {len(wrong)} weights of the wrong shape; {key} is {tuple(weights[key].shape)}, expected "
+            f"{expected[key]}"
+        )
+    model.load_state_dict(
+        {key: (value if dtype is None else value.to(dtype)).contiguous() for key, value in weights.items()},
+        assign=True,
+    )
+    if finish is not None:
+        finish(model)
+    left = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
+    if left:
+        raise CheckpointConversionError(f"{source}: {len(left)} tensors were not filled (first: {left[:3]})")
+    return model.eval()

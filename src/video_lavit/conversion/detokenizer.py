@@ -33,7 +33,7 @@ from ..loading import loading_problems
 from ..pipelines.motion_condition_encoder import VideoLaVITMotionConditionEncoder
 from ..pipelines.pipeline_video_lavit import VideoLaVITDetokenizerPipeline
 from ..pipelines.unet_video_lavit import VideoLaVITVideoUNet
-from .common import check_tensors, load_reference_state_dict, rename_keys, write_folder
+from .common import check_tensors, load_into_meta_model, load_reference_state_dict, write_folder
 from .motion_tokenizer import convert_motion_tokenizer, convert_motion_tokenizer_state_dict
 from .visual_tokenizer import convert_visual_tokenizer
 
@@ -94,15 +94,14 @@ def _motion_encoder(state_dict: dict[str, torch.Tensor], num_attention_heads: in
             f"{source}: not a motion condition encoder ({error!r} missing or malformed)"
         ) from error
     try:
-        with torch.device("meta"):
-            model = VideoLaVITMotionConditionEncoder(**config)
-    except InvalidInputError as error:
+        return load_into_meta_model(
+            lambda: VideoLaVITMotionConditionEncoder(**config),
+            state_dict,
+            MOTION_ENCODER_KEY_RULES,
+            f"{source} (motion_encoder.*)",
+        )
+    except InvalidInputError as error:  # a configuration the encoder cannot be built with
         raise CheckpointConversionError(f"{source} (motion_encoder.*): {error}") from error
-    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    renamed = rename_keys(state_dict, MOTION_ENCODER_KEY_RULES, set(expected), f"{source} (motion_encoder.*)")
-    _check_shapes(renamed, expected, f"{source} (motion_encoder.*)")
-    model.load_state_dict({key: value.float() for key, value in renamed.items()}, assign=True)
-    return model.eval()
 
 
 def _check_shapes(weights: dict[str, torch.Tensor], expected: dict[str, tuple], source: str) -> None:

@@ -27,14 +27,14 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, GenerationConfig
 
 from ..errors import CheckpointConversionError
+from ..media_tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from ..media_tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
 from ..modeling.configuration_video_lavit import VideoLaVITConfig
 from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
 from ..processing.processing_video_lavit import VideoLaVITProcessor
 from ..processing.tokenization_video_lavit import add_video_lavit_tokens
 from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor
-from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
-from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
-from .common import check_tensors, load_reference_state_dict, rename_keys, write_folder
+from .common import check_tensors, load_into_meta_model, load_reference_state_dict, write_folder
 from .motion_tokenizer import KEY_RULES as MOTION_KEY_RULES
 from .motion_tokenizer import config_from_reference_state_dict as motion_config_from_state_dict
 from .visual_tokenizer import (
@@ -237,10 +237,6 @@ def convert_language_model(
         raise CheckpointConversionError(
             f"{checkpoint_dir}: not a valid Video-LaVIT configuration ({error})"
         ) from error
-    with torch.device("meta"):
-        model = VideoLaVITForConditionalGeneration(config)
-    expected = model.state_dict()
-
     sources = {
         key: value
         for key, value in state_dict.items()
@@ -262,25 +258,23 @@ def convert_language_model(
     for prefix, folder in converted_parts.items():
         for key, value in load_sharded_state_dict(folder).items():
             from_folders[prefix + key] = value
-    wanted = set(expected) - set(from_folders)
-    renamed = rename_keys(sources, rules, wanted, str(checkpoint_dir))
-    renamed.update(from_folders)
-    for key, value in renamed.items():
-        if key not in expected:
-            raise CheckpointConversionError(f"{key}: not a weight of the model; check the tokenizer folders")
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointConversionError(
-                f"{checkpoint_dir}: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}"
-            )
+
+    def rebuild_rotary_embedding(model):
+        # Non-persistent buffers are in no checkpoint: rebuild the rotary embedding's, which the model was built
+        # without (on the meta device).
+        language_model = model.model.language_model
+        language_model.rotary_emb = type(language_model.rotary_emb)(config=language_model.config)
+
     # Weights keep the checkpoint's dtypes (the released LM is half precision, the tokenizers fp32).
-    model.load_state_dict({key: value.contiguous() for key, value in renamed.items()}, assign=True)
-    # Non-persistent buffers are not in any checkpoint: rebuild the rotary embedding's, which the model was built
-    # without (on the meta device).
-    language_model = model.model.language_model
-    language_model.rotary_emb = type(language_model.rotary_emb)(config=language_model.config)
-    left = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
-    if left:
-        raise CheckpointConversionError(f"{checkpoint_dir}: {len(left)} tensors were not filled (first: {left[:3]})")
+    model = load_into_meta_model(
+        lambda: VideoLaVITForConditionalGeneration(config),
+        sources,
+        rules,
+        str(checkpoint_dir),
+        dtype=None,
+        converted=from_folders,
+        finish=rebuild_rotary_embedding,
+    )
     model.eval()
     model.generation_config = (
         understanding_generation_config(config)

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 import torch
 
 from ..errors import CheckpointConversionError
-from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
-from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
-from .common import build_config, check_tensors, load_reference_state_dict, rename_keys, write_folder
+from ..media_tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from ..media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+from .common import build_config, check_tensors, load_into_meta_model, load_reference_state_dict, write_folder
 
 _BLOCK = r"(encoder|decoder)\.blocks\.(\d+)\."
 KEY_RULES: list[tuple[str, str]] = [
@@ -74,18 +74,7 @@ def convert_motion_tokenizer_state_dict(
 ) -> VideoLaVITMotionTokenizer:
     """Build a `VideoLaVITMotionTokenizer` holding the weights of a reference state dict (fp32, eval mode)."""
     config = config_from_reference_state_dict(state_dict, num_attention_heads, source, **overrides)
-    with torch.device("meta"):
-        model = VideoLaVITMotionTokenizer(config)
-    expected = set(model.state_dict())
-    renamed = rename_keys(state_dict, KEY_RULES, expected, source)
-    for key, value in renamed.items():
-        wanted = model.state_dict()[key].shape
-        if tuple(value.shape) != tuple(wanted):
-            raise CheckpointConversionError(
-                f"{source}: {key} has shape {tuple(value.shape)}, expected {tuple(wanted)}"
-            )
-    model.load_state_dict({key: value.float() for key, value in renamed.items()}, assign=True, strict=True)
-    return model.eval()
+    return load_into_meta_model(lambda: VideoLaVITMotionTokenizer(config), state_dict, KEY_RULES, source)
 
 
 def convert_motion_tokenizer(

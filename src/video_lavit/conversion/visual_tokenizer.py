@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointConversionError
-from ..tokenizers.configuration_visual_tokenizer import (
+from ..media_tokenizers.configuration_visual_tokenizer import (
     VideoLaVITVisualTokenDecoderConfig,
     VideoLaVITVisualTokenizerConfig,
 )
-from ..tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
-from ..tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
-from .common import build_config, check_tensors, load_reference_state_dict, rename_keys, write_folder
+from ..media_tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
+from ..media_tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
+from .common import build_config, check_tensors, load_into_meta_model, load_reference_state_dict, write_folder
 
 VIT_FILE = "eva_vitg_psz14.bin"
 TOKENIZER_FILE = "tokenizer_encoder.bin"
@@ -174,20 +174,6 @@ def decoder_config_from_reference_state_dict(
     return build_config(VideoLaVITVisualTokenDecoderConfig, source, **values)
 
 
-def _load_into(model_class, config, state_dict, rules, source):
-    with torch.device("meta"):
-        model = model_class(config)
-    expected_shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    renamed = rename_keys(state_dict, rules, set(expected_shapes), source)
-    for key, value in renamed.items():
-        if tuple(value.shape) != expected_shapes[key]:
-            raise CheckpointConversionError(
-                f"{source}: {key} has shape {tuple(value.shape)}, expected {expected_shapes[key]}"
-            )
-    model.load_state_dict({key: value.float().contiguous() for key, value in renamed.items()}, assign=True)
-    return model.eval()
-
-
 def _merged_tokenizer_state_dict(checkpoint_dir: Path) -> dict[str, torch.Tensor]:
     vit = load_reference_state_dict(checkpoint_dir / VIT_FILE)
     tokenizer = load_reference_state_dict(checkpoint_dir / TOKENIZER_FILE)
@@ -229,22 +215,18 @@ def convert_visual_tokenizer(
     tokenizer_config = tokenizer_config_from_reference_state_dict(
         tokenizer_state, vision_num_attention_heads, num_attention_heads, tokenizer_source
     )
-    tokenizer = _load_into(
-        VideoLaVITVisualTokenizer,
-        tokenizer_config,
-        tokenizer_state,
-        TOKENIZER_KEY_RULES,
-        tokenizer_source,
+    tokenizer = load_into_meta_model(
+        lambda: VideoLaVITVisualTokenizer(tokenizer_config), tokenizer_state, TOKENIZER_KEY_RULES, tokenizer_source
     )
     decoder_state = load_reference_state_dict(checkpoint_dir / DECODER_FILE)
     if "quantize.embedding.weight" in decoder_state:
         raise CheckpointConversionError(f"{checkpoint_dir / DECODER_FILE}: unexpected codebook in the decoder file")
     decoder_state["quantize.embedding.weight"] = tokenizer_state["quantize.embedding.weight"]
-    decoder = _load_into(
-        VideoLaVITVisualTokenDecoder,
-        decoder_config_from_reference_state_dict(
-            decoder_state, num_attention_heads, str(checkpoint_dir / DECODER_FILE)
-        ),
+    decoder_config = decoder_config_from_reference_state_dict(
+        decoder_state, num_attention_heads, str(checkpoint_dir / DECODER_FILE)
+    )
+    decoder = load_into_meta_model(
+        lambda: VideoLaVITVisualTokenDecoder(decoder_config),
         decoder_state,
         DECODER_KEY_RULES,
         str(checkpoint_dir / DECODER_FILE),

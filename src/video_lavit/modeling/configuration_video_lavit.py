@@ -11,9 +11,9 @@ from transformers.configuration_utils import SubConfigSpec
 
 from ..checks import CheckedConfigMixin, check_at_most, check_positive_ints
 from ..errors import InvalidInputError
-from ..tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
-from ..tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
-from ..tokenizers.token_layout import VideoLaVITTokenLayout
+from ..media_tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from ..media_tokenizers.configuration_visual_tokenizer import VideoLaVITVisualTokenizerConfig
+from ..media_tokenizers.token_layout import VideoLaVITTokenLayout
 
 # LLaMA-2-7B with the Video-LaVIT vocabulary (32000 text + 2 + 16384 + 2 + 1024 = 49412 ids).
 LLAMA_7B = {

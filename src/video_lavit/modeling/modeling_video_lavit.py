@@ -41,8 +41,8 @@ from transformers.utils.deprecation import deprecate_kwarg
 
 from ..errors import InvalidInputError
 from ..loading import StrictPreTrainedMixin
-from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
-from ..tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
+from ..media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+from ..media_tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 from .configuration_video_lavit import VideoLaVITConfig
 
 logger = logging.get_logger(__name__)
@@ -452,7 +452,9 @@ class VideoLaVITForConditionalGeneration(VideoLaVITPreTrainedModel, GenerationMi
         while the ids it reads hold placeholders (the prefill of the model and of an assistant model) and drops
         them once the cache holds them."""
         media = {name: kwargs.pop(name, None) for name in MEDIA_INPUTS}
-        model_inputs = super().prepare_inputs_for_generation(input_ids, is_first_iteration=is_first_iteration, **kwargs)
+        model_inputs = super().prepare_inputs_for_generation(
+            input_ids, is_first_iteration=is_first_iteration, **kwargs
+        )
         model_inputs.update({name: value for name, value in media.items() if value is not None})
         return model_inputs
 

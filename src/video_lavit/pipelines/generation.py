@@ -2,7 +2,7 @@
 
 `VideoLaVITGenerator` is the one user-facing entry point for text-to-video (any number of clips), image-to-video,
 text-to-image and reconstructing a video from its own tokens; `save_video` writes frames with diffusers'
-`export_to_video`. It follows the reference's `VideoLaVITGenerationRunner` (SPEC sections 4 and 5): text prompts
+`export_to_video`. It follows the reference's `VideoLaVITGenerationRunner`: text prompts
 without BOS; keyframes sampled with guidance 4.0; motion with guidance 7.0, decoded greedily for text-to-video and
 sampled for image-to-video; each clip prompted by the whole sequence so far.
 """
@@ -145,6 +145,7 @@ class VideoLaVITGenerator:
                 "generation needs the generation checkpoint (keyframes as codes, converted from language_model/); "
                 "this one reads keyframes as continuous features"
             )
+        processor.check_layout(model)
         self.model, self.processor, self.detokenizer = model, processor, detokenizer
 
     @classmethod
@@ -246,7 +247,8 @@ class VideoLaVITGenerator:
         )
         layout = self.model.token_layout
         codes = [layout.ids_to_visual_codes(row[layout.is_visual_code(row)]) for row in sequences]
-        return self.detokenizer.decode_keyframes(codes, height, width, generator=generator, **decode_kwargs)
+        keyframes = self.detokenizer.keyframe_pipeline
+        return keyframes(keyframe_codes=codes, height=height, width=width, generator=generator, **decode_kwargs).images
 
     def reconstruct_video(
         self,

@@ -1,4 +1,4 @@
-"""The motion condition encoder of the Video-LaVIT video detokenizer (SPEC section 5).
+"""The motion condition encoder of the Video-LaVIT video detokenizer.
 
 Motion at latent resolution `[B, 2, T, h, w]` is resized bicubically (in fp32) to the 16 x 16 grid, projected to
 512 channels, given learned spatial positions, passed through 12 factorised spatial + temporal transformer blocks
@@ -9,10 +9,12 @@ The unconditional branch of classifier-free guidance uses zeros instead of these
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..checks import (
@@ -24,7 +26,19 @@ from ..checks import (
 )
 from ..errors import InvalidInputError
 from ..loading import StrictModelMixin
-from ..tokenizers.layers import Fp32LayerNorm, SpatioTemporalBlock, run_spatio_temporal_blocks
+from ..media_tokenizers.layers import Fp32LayerNorm, SpatioTemporalBlock
+from ..media_tokenizers.modeling_motion_tokenizer import resize_motion
+
+
+@dataclass
+class VideoLaVITMotionConditionOutput(BaseOutput):
+    """Output of [`VideoLaVITMotionConditionEncoder`].
+
+    Attributes:
+        sample (`torch.Tensor` `[batch, frames, grid**2, out_channels]`): the per-frame condition tokens.
+    """
+
+    sample: torch.Tensor
 
 
 class VideoLaVITMotionConditionEncoder(StrictModelMixin, ModelMixin, ConfigMixin):
@@ -74,17 +88,9 @@ class VideoLaVITMotionConditionEncoder(StrictModelMixin, ModelMixin, ConfigMixin
         self.output_proj = nn.Linear(hidden_size, out_channels)
         nn.init.trunc_normal_(self.position_embedding, std=0.02)
 
-    def resize_motion(self, motion: torch.Tensor) -> torch.Tensor:
-        """`[B, 2, T, h, w]` -> `[B, 2, T, grid, grid]`: bicubic per frame, in fp32, cast back."""
-        batch, channels, frames, height, width = motion.shape
-        grid = self.config.grid_size
-        frames_first = motion.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, height, width)
-        resized = F.interpolate(frames_first.float(), (grid, grid), mode="bicubic").to(motion.dtype)
-        # (b t) c h w -> b c t h w
-        return resized.reshape(batch, frames, channels, grid, grid).permute(0, 2, 1, 3, 4)
-
-    def forward(self, motion: torch.Tensor) -> torch.Tensor:
-        """`motion` `[B, 2, T, h, w]` (any h, w; resized to the grid) -> tokens `[B, T, grid**2, out_channels]`."""
+    def forward(self, motion: torch.Tensor, return_dict: bool = True) -> VideoLaVITMotionConditionOutput | tuple:
+        """`motion` `[B, 2, T, h, w]` (any h, w; resized to the grid) -> condition tokens `sample`
+        `[B, T, grid**2, out_channels]` (a tuple `(sample,)` with `return_dict=False`)."""
         if motion.ndim != 5 or motion.shape[1] != self.config.in_channels:
             raise InvalidInputError(
                 f"motion must have shape [batch, {self.config.in_channels}, frames, height, width], "
@@ -92,13 +98,15 @@ class VideoLaVITMotionConditionEncoder(StrictModelMixin, ModelMixin, ConfigMixin
             )
         grid = self.config.grid_size
         if motion.shape[-2:] != (grid, grid):
-            motion = self.resize_motion(motion)
+            motion = resize_motion(motion.float(), grid, grid).to(motion.dtype)
         batch, channels, frames = motion.shape[:3]
         # b c t h w -> b t (h w) c
         tokens = motion.permute(0, 2, 3, 4, 1).reshape(batch, frames, grid * grid, channels)
         hidden_states = self.input_proj(tokens.to(self.input_proj.weight.dtype)) + self.position_embedding[:, None]
-        hidden_states = run_spatio_temporal_blocks(self.blocks, hidden_states, overwrite_input=True)  # the sum is ours
-        return self.output_proj(self.norm(hidden_states))
+        for block in self.blocks:
+            hidden_states = block(hidden_states)
+        sample = self.output_proj(self.norm(hidden_states))
+        return VideoLaVITMotionConditionOutput(sample=sample) if return_dict else (sample,)
 
 
-__all__ = ["VideoLaVITMotionConditionEncoder"]
+__all__ = ["VideoLaVITMotionConditionEncoder", "VideoLaVITMotionConditionOutput"]

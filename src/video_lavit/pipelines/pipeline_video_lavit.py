@@ -1,13 +1,12 @@
-"""`VideoLaVITDetokenizerPipeline`: keyframe and motion tokens -> video frames (SPEC section 5).
+"""`VideoLaVITDetokenizerPipeline`: keyframe and motion tokens -> video frames (the paper's video detokenizer).
 
-Per clip of 24 frames:
+Per clip of 24 frames (the reference's `VideoDetokenizer`):
 
-1. Keyframe: either given (an image, for image-to-video) or rendered from its keyframe codes: the visual token
-   decoder turns the codes into SDXL-style `prompt_embeds` / `pooled_prompt_embeds`, and an SDXL-architecture UNet
-   denoises a latent with classifier-free guidance against all-zero embeddings (reference `image_decoding`).
+1. Keyframe: either given (an image, for image-to-video) or rendered from its keyframe codes by the keyframe
+   components (`VideoLaVITKeyframePipeline`).
 2. Motion: decoded from its 135 motion codes by the motion tokenizer (or taken from motion grids, to reconstruct a
-   video from its own motion) at the latent size, divided by 10; the motion condition encoder turns it into
-   per-frame tokens.
+   video from its own motion) at the latent size, divided by the motion scale; the motion condition encoder turns
+   it into per-frame tokens.
 3. Video: the motion-conditioned SVD UNet denoises 24 latents from noise; its input per frame is the noisy latent,
    the keyframe's VAE latent (noise-augmented, unscaled, zeros in the unconditional branch) and the motion (zeros in
    the unconditional branch); guidance grows linearly from `min_guidance_scale` on the first frame to
@@ -16,9 +15,10 @@ Per clip of 24 frames:
    `int(noise_constraint_strength * steps)` of the keyframe schedule (the reference's noise constraint).
 
 Random numbers are drawn in the reference's order (keyframe latents, then the keyframe's noise augmentation, then the
-video latents, clip by clip) with `randn_tensor(generator=...)`. The denoising arithmetic is the schedulers'. No
-registered component is changed by a call (the reference upcasts an fp16 VAE in place; load the VAEs in bf16 or fp32
-instead).
+video latents, clip by clip) with `randn_tensor(generator=...)`. The denoising loop is `denoising.denoise`, shared
+with the keyframe pipeline. Sizes (frames per clip, motion codes per clip, the motion grid, the motion scale) are
+read from the components' configurations. No registered component is changed by a call (the reference upcasts an
+fp16 VAE in place; load the VAEs in bf16 or fp32 instead).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 import PIL.Image
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKL, AutoencoderKLTemporalDecoder, DiffusionPipeline, UNet2DConditionModel
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.schedulers import KarrasDiffusionSchedulers
@@ -41,10 +40,19 @@ from diffusers.video_processor import VideoProcessor
 
 from ..checks import check_finite
 from ..errors import InvalidInputError
-from ..loading import StrictModelMixin, StrictPreTrainedMixin, check_local_folder, check_saved_weights
-from ..tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
-from ..tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
+from ..loading import check_local_folder, check_pipeline_weights
+from ..media_tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+from ..media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer, resize_motion
+from ..media_tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
+from .denoising import denoise
 from .motion_condition_encoder import VideoLaVITMotionConditionEncoder
+from .pipeline_keyframe import (
+    VideoLaVITKeyframePipeline,
+    check_callback_inputs,
+    check_count,
+    check_output_type,
+    check_sizes,
+)
 from .unet_video_lavit import VideoLaVITVideoUNet
 
 ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | Sequence[PIL.Image.Image]
@@ -125,27 +133,69 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         """
         folder = os.fspath(pretrained_model_name_or_path)
         check_local_folder(folder, "detokenizer pipeline")
-        pipeline = super().from_pretrained(folder, **kwargs)
-        if os.path.isdir(folder):
-            for name, component in pipeline.components.items():
-                if isinstance(component, torch.nn.Module) and not isinstance(
-                    component, (StrictModelMixin, StrictPreTrainedMixin)
-                ):
-                    check_saved_weights(component, os.path.join(folder, name), f"{name} ({type(component).__name__})")
-        return pipeline
+        return check_pipeline_weights(super().from_pretrained(folder, **kwargs), folder)
+
+    # Sizes, from the components' configurations
+
+    @property
+    def _motion_config(self) -> VideoLaVITMotionTokenizerConfig:
+        tokenizer = self.motion_tokenizer
+        return tokenizer.config if tokenizer is not None else VideoLaVITMotionTokenizerConfig()
 
     @property
     def num_frames(self) -> int:
-        return 24
+        """Frames per clip (24)."""
+        return self._motion_config.num_frames
 
-    # 0. Inputs
+    @property
+    def motion_grid_shape(self) -> tuple[int, int, int, int]:
+        """One clip's motion grid `(2, 24, 20, 36)`."""
+        config = self._motion_config
+        return config.in_channels, config.num_frames, config.grid_height, config.grid_width
+
+    @property
+    def motion_tokens_per_clip(self) -> int:
+        """Motion codes per clip (135)."""
+        return self._motion_config.num_tokens_per_clip
+
+    @property
+    def keyframe_pipeline(self) -> VideoLaVITKeyframePipeline:
+        """The keyframe (text-to-image) pipeline over this pipeline's keyframe components."""
+        if self._missing_keyframe_components():
+            raise InvalidInputError(
+                "rendering keyframes from codes needs the token_decoder, keyframe_unet, keyframe_vae and "
+                "keyframe_scheduler components"
+            )
+        pipeline = VideoLaVITKeyframePipeline(
+            token_decoder=self.token_decoder,
+            keyframe_unet=self.keyframe_unet,
+            keyframe_vae=self.keyframe_vae,
+            keyframe_scheduler=self.keyframe_scheduler,
+        )
+        pipeline.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        return pipeline
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
 
     def _missing_keyframe_components(self) -> bool:
         parts = (self.token_decoder, self.keyframe_unet, self.keyframe_vae, self.keyframe_scheduler)
         return any(part is None for part in parts)
 
+    # 0. Inputs
+
     def check_inputs(
         self,
+        *,
         image,
         keyframe_codes,
         motion_codes,
@@ -154,33 +204,32 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         width: int,
         keyframe_height: int,
         keyframe_width: int,
+        noise_constraint_strength: float,
         callback_on_step_end_tensor_inputs,
     ) -> tuple[int, int]:
         """Validate the inputs; returns (batch size, clips)."""
-        for name, value in (("height", height), ("width", width), ("keyframe_height", keyframe_height)):
-            if value % 64:
-                raise InvalidInputError(f"{name} must be a multiple of 64, got {value}")
-        if keyframe_width % 64:
-            raise InvalidInputError(f"keyframe_width must be a multiple of 64, got {keyframe_width}")
+        check_sizes(height=height, width=width, keyframe_height=keyframe_height, keyframe_width=keyframe_width)
         if (motion_codes is None) == (motion is None):
             raise InvalidInputError("pass exactly one of motion_codes (motion tokens) and motion (motion grids)")
         if motion_codes is not None and not isinstance(motion_codes, torch.Tensor):
             raise InvalidInputError(f"motion_codes must be a LongTensor, got {type(motion_codes).__name__}")
         if motion is not None and not isinstance(motion, torch.Tensor):
             raise InvalidInputError(f"motion must be a tensor of motion grids, got {type(motion).__name__}")
+        count = self.motion_tokens_per_clip
         if motion_codes is not None:
             if self.motion_tokenizer is None:
                 raise InvalidInputError("motion_codes need the motion_tokenizer component; pass motion grids instead")
-            if motion_codes.ndim not in (2, 3) or motion_codes.shape[-1] != 135:
+            if motion_codes.ndim not in (2, 3) or motion_codes.shape[-1] != count:
                 raise InvalidInputError(
-                    "motion_codes must have shape [batch, 135] or [batch, clips, 135], "
+                    f"motion_codes must have shape [batch, {count}] or [batch, clips, {count}], "
                     f"got {tuple(motion_codes.shape)}"
                 )
             batch, clips = motion_codes.shape[0], (motion_codes.shape[1] if motion_codes.ndim == 3 else 1)
         else:
-            if motion.ndim not in (5, 6) or motion.shape[-4:] != (2, 24, 20, 36):
+            grid = self.motion_grid_shape
+            if motion.ndim not in (5, 6) or tuple(motion.shape[-4:]) != grid:
                 raise InvalidInputError(
-                    f"motion must have shape [batch, (clips,) 2, 24, 20, 36], got {tuple(motion.shape)}"
+                    f"motion must have shape [batch, (clips,) {', '.join(map(str, grid))}], got {tuple(motion.shape)}"
                 )
             check_finite(motion, "motion")
             batch, clips = motion.shape[0], (motion.shape[1] if motion.ndim == 6 else 1)
@@ -191,11 +240,9 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         if keyframe_codes is not None:
             if len(keyframe_codes) != batch or any(len(video) != clips for video in keyframe_codes):
                 raise InvalidInputError(f"keyframe_codes must hold {clips} code tensors for each of {batch} videos")
-            if self._missing_keyframe_components():
-                raise InvalidInputError(
-                    "rendering keyframes from codes needs the token_decoder, keyframe_unet, keyframe_vae and "
-                    "keyframe_scheduler components"
-                )
+            self.keyframe_pipeline.check_inputs(
+                [codes for video in keyframe_codes for codes in video], keyframe_height, keyframe_width, None
+            )
         elif clips > 1:
             raise InvalidInputError("an image gives the first keyframe only; more clips need keyframe_codes")
         if image is not None:
@@ -215,151 +262,15 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
                 )
             if images != batch:
                 raise InvalidInputError(f"got {images} images for {batch} videos")
-        if callback_on_step_end_tensor_inputs is not None:
-            unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
-            if unknown:
-                raise InvalidInputError(f"callback_on_step_end_tensor_inputs may name {self._callback_tensor_inputs}")
+        if not 0.0 <= noise_constraint_strength < 1.0:
+            raise InvalidInputError(f"noise_constraint_strength must be in [0, 1), got {noise_constraint_strength}")
+        check_callback_inputs(self, callback_on_step_end_tensor_inputs)
         return batch, clips
-
-    # 1. Keyframes
-
-    def encode_keyframe_conditions(
-        self, codes: Sequence[torch.Tensor], device: torch.device, do_classifier_free_guidance: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keyframe codes -> (`prompt_embeds`, `pooled_prompt_embeds`), with zeros first for guidance."""
-        decoded = self.token_decoder([torch.as_tensor(row, device=device).long() for row in codes])
-        prompt_embeds, pooled = decoded.prompt_embeds, decoded.pooled_prompt_embeds
-        if do_classifier_free_guidance:
-            prompt_embeds = torch.cat([torch.zeros_like(prompt_embeds), prompt_embeds])
-            pooled = torch.cat([torch.zeros_like(pooled), pooled])
-        return prompt_embeds, pooled
-
-    def prepare_keyframe_latents(
-        self,
-        batch: int,
-        height: int,
-        width: int,
-        dtype: torch.dtype,
-        device: torch.device,
-        generator: torch.Generator | list[torch.Generator] | None,
-        previous_frames: list[PIL.Image.Image] | None,
-        start_step: int,
-    ) -> torch.Tensor:
-        """Initial keyframe latents: noise, or the previous clip's last frame noised to `start_step`."""
-        channels = self.keyframe_unet.config.in_channels
-        scale = 2 ** (len(self.keyframe_vae.config.block_out_channels) - 1)
-        shape = (batch, channels, height // scale, width // scale)
-        if previous_frames is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-            return latents * self.keyframe_scheduler.init_noise_sigma
-        pixels = self.image_processor.preprocess(previous_frames, height=height, width=width)
-        pixels = pixels.to(device=device, dtype=self.keyframe_vae.dtype)
-        latents = self.keyframe_vae.encode(pixels).latent_dist.mode() * self.keyframe_vae.config.scaling_factor
-        noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=latents.dtype)
-        timestep = self.keyframe_scheduler.timesteps[start_step : start_step + 1].repeat(batch)
-        latents = self.keyframe_scheduler.add_noise(latents, noise, timestep)
-        # The reference scales the noised latents by the initial sigma as well.
-        return (latents * self.keyframe_scheduler.init_noise_sigma).to(dtype)
-
-    def render_keyframes(
-        self,
-        codes: Sequence[torch.Tensor],
-        height: int,
-        width: int,
-        num_inference_steps: int,
-        guidance_scale: float,
-        original_size: tuple[int, int],
-        crops_coords_top_left: tuple[int, int],
-        generator,
-        previous_frames: list[PIL.Image.Image] | None,
-        noise_constraint_strength: float,
-        callback_on_step_end,
-        callback_on_step_end_tensor_inputs,
-    ) -> torch.Tensor:
-        """Keyframe codes -> images `[batch, 3, height, width]` in [-1, 1] (reference `image_decoding`)."""
-        device = self._execution_device
-        do_guidance = guidance_scale > 1.0
-        prompt_embeds, pooled = self.encode_keyframe_conditions(codes, device, do_guidance)
-        dtype = self.keyframe_unet.dtype
-        self.keyframe_scheduler.set_timesteps(num_inference_steps, device=device)
-        start_step = 0 if previous_frames is None else int(noise_constraint_strength * num_inference_steps)
-        latents = self.prepare_keyframe_latents(
-            len(codes), height, width, dtype, device, generator, previous_frames, start_step
-        )
-        time_ids = torch.tensor([[*original_size, *crops_coords_top_left, height, width]], device=device, dtype=dtype)
-        time_ids = time_ids.repeat(prompt_embeds.shape[0], 1)
-        added_conditions = {"text_embeds": pooled.to(dtype), "time_ids": time_ids}
-        timesteps = self.keyframe_scheduler.timesteps[start_step:]
-        with self.progress_bar(total=len(timesteps)) as progress_bar:
-            for step, timestep in enumerate(timesteps):
-                model_input = torch.cat([latents] * 2) if do_guidance else latents
-                model_input = self.keyframe_scheduler.scale_model_input(model_input, timestep)
-                noise_pred = self.keyframe_unet(
-                    model_input,
-                    timestep,
-                    encoder_hidden_states=prompt_embeds.to(dtype),
-                    added_cond_kwargs=added_conditions,
-                    return_dict=False,
-                )[0]
-                if do_guidance:
-                    uncond, cond = noise_pred.chunk(2)
-                    noise_pred = uncond + guidance_scale * (cond - uncond)
-                latents = self.keyframe_scheduler.step(
-                    noise_pred, timestep, latents, generator=generator, return_dict=False
-                )[0]
-                if callback_on_step_end is not None:
-                    callback_kwargs = {name: {"latents": latents}[name] for name in callback_on_step_end_tensor_inputs}
-                    latents = callback_on_step_end(self, step, timestep, callback_kwargs).pop("latents", latents)
-                progress_bar.update()
-        latents = latents.to(self.keyframe_vae.dtype) / self.keyframe_vae.config.scaling_factor
-        return self.keyframe_vae.decode(latents, return_dict=False)[0].float().clamp(-1, 1)
-
-    @torch.no_grad()
-    def decode_keyframes(
-        self,
-        keyframe_codes: Sequence[torch.Tensor],
-        height: int = 512,
-        width: int = 512,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 3.0,
-        original_size: tuple[int, int] | None = None,
-        crops_coords_top_left: tuple[int, int] = (0, 0),
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        output_type: str = "pil",
-    ) -> list[PIL.Image.Image] | np.ndarray | torch.Tensor:
-        """Images from keyframe codes alone (text-to-image): one per code tensor of `keyframe_codes`.
-
-        Returns PIL images, an array `[batch, height, width, 3]` or a tensor `[batch, 3, height, width]` in [0, 1].
-        """
-        if self._missing_keyframe_components():
-            raise InvalidInputError(
-                "decoding keyframes needs the token_decoder, keyframe_unet, keyframe_vae and keyframe_scheduler"
-            )
-        if height % 64 or width % 64:
-            raise InvalidInputError(f"height and width must be multiples of 64, got {height} x {width}")
-        if output_type not in ("pil", "np", "pt"):
-            raise InvalidInputError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
-        images = self.render_keyframes(
-            list(keyframe_codes),
-            height,
-            width,
-            num_inference_steps,
-            guidance_scale,
-            original_size or (height, width),
-            crops_coords_top_left,
-            generator,
-            None,
-            0.0,
-            None,
-            [],
-        )
-        self.maybe_free_model_hooks()
-        return self.image_processor.postprocess(images, output_type=output_type)
 
     # 2. Motion
 
     def motion_at_latent_size(
-        self, motion_codes: torch.Tensor | None, motion: torch.Tensor | None, height: int, width: int
+        self, *, motion_codes: torch.Tensor | None, motion: torch.Tensor | None, height: int, width: int
     ) -> torch.Tensor:
         """One clip's motion `[batch, 2, 24, height / 8, width / 8]`, divided by the tokenizer's motion scale."""
         latent_height, latent_width = height // self.vae_scale_factor, width // self.vae_scale_factor
@@ -367,26 +278,22 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
             # Not a `forward` call: trigger the model-offload hook (if any) so the tokenizer is on the device.
             decode = apply_forward_hook(VideoLaVITMotionTokenizer.decode_to_latent_size)
             return decode(self.motion_tokenizer, motion_codes, latent_height, latent_width)
-        batch, channels, frames = motion.shape[:3]
-        frames_first = motion.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, *motion.shape[-2:])
-        resized = F.interpolate(frames_first.float(), (latent_height, latent_width), mode="bicubic")
-        resized = resized.reshape(batch, frames, channels, latent_height, latent_width).permute(0, 2, 1, 3, 4)
-        scale = self.motion_tokenizer.config.motion_scale if self.motion_tokenizer is not None else 10.0
-        return resized / scale
+        return resize_motion(motion.float(), latent_height, latent_width) / self._motion_config.motion_scale
 
     # 3. Video
 
     def encode_keyframe_latents(
-        self, keyframes: torch.Tensor, noise_aug_strength: float, generator, do_guidance: bool
+        self, keyframes: torch.Tensor, *, noise_aug_strength: float, generator, do_classifier_free_guidance: bool
     ) -> torch.Tensor:
         """Keyframes `[batch, 3, H, W]` in [-1, 1] -> noise-augmented, unscaled VAE latents (zeros first)."""
         noise = randn_tensor(keyframes.shape, generator=generator, device=keyframes.device, dtype=keyframes.dtype)
         augmented = (keyframes + noise_aug_strength * noise).to(self.vae.dtype)
         latents = self.vae.encode(augmented).latent_dist.mode()
-        return torch.cat([torch.zeros_like(latents), latents]) if do_guidance else latents
+        return torch.cat([torch.zeros_like(latents), latents]) if do_classifier_free_guidance else latents
 
     def prepare_latents(
         self,
+        *,
         batch: int,
         num_frames: int,
         height: int,
@@ -401,11 +308,11 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         shape = (batch, num_frames, channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        elif latents.shape != shape:
+        elif tuple(latents.shape) != shape:
             raise InvalidInputError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
         return latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
 
-    def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int) -> torch.Tensor:
+    def decode_latents(self, latents: torch.Tensor, *, decode_chunk_size: int) -> torch.Tensor:
         """`[batch, frames, 4, h, w]` -> frames `[batch, 3, frames, H, W]` (fp32), `decode_chunk_size` at a time."""
         batch, frames = latents.shape[:2]
         flat = (latents.flatten(0, 1) / self.vae.config.scaling_factor).to(self.vae.dtype)
@@ -421,6 +328,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         self,
         keyframes: torch.Tensor,
         motion: torch.Tensor,
+        *,
         num_inference_steps: int,
         min_guidance_scale: float,
         max_guidance_scale: float,
@@ -437,12 +345,18 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         batch, _, frames, latent_height, latent_width = motion.shape
         height, width = latent_height * self.vae_scale_factor, latent_width * self.vae_scale_factor
         dtype = self.unet.dtype
-        do_guidance = max_guidance_scale > 1.0
+        self._guidance_scale = max_guidance_scale
+        do_guidance = self.do_classifier_free_guidance
 
-        image_latents = self.encode_keyframe_latents(keyframes, noise_aug_strength, generator, do_guidance)
+        image_latents = self.encode_keyframe_latents(
+            keyframes,
+            noise_aug_strength=noise_aug_strength,
+            generator=generator,
+            do_classifier_free_guidance=do_guidance,
+        )
         image_latents = image_latents.unsqueeze(1).repeat(1, frames, 1, 1, 1).to(dtype)
         motion_latents = motion.permute(0, 2, 1, 3, 4).to(dtype)  # b c t h w -> b t c h w
-        conditions = self.motion_encoder(motion.to(self.motion_encoder.dtype)).to(dtype)
+        conditions = self.motion_encoder(motion.to(self.motion_encoder.dtype)).sample.to(dtype)
         if do_guidance:
             motion_latents = torch.cat([torch.zeros_like(motion_latents), motion_latents])
             conditions = torch.cat([torch.zeros_like(conditions), conditions])
@@ -450,26 +364,35 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         time_ids = time_ids.repeat(conditions.shape[0], 1)
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        latents = self.prepare_latents(batch, frames, height, width, dtype, device, generator, latents)
+        latents = self.prepare_latents(
+            batch=batch,
+            num_frames=frames,
+            height=height,
+            width=width,
+            dtype=dtype,
+            device=device,
+            generator=generator,
+            latents=latents,
+        )
         guidance = torch.linspace(min_guidance_scale, max_guidance_scale, frames, device=device, dtype=dtype)
-        guidance = guidance[None, :, None, None, None]  # per frame
-        with self.progress_bar(total=len(self.scheduler.timesteps)) as progress_bar:
-            for step, timestep in enumerate(self.scheduler.timesteps):
-                model_input = torch.cat([latents] * 2) if do_guidance else latents
-                model_input = self.scheduler.scale_model_input(model_input, timestep)
-                model_input = torch.cat([model_input, image_latents, motion_latents], dim=2)
-                noise_pred = self.unet(
-                    model_input, timestep, encoder_hidden_states=conditions, added_time_ids=time_ids, return_dict=False
-                )[0]
-                if do_guidance:
-                    uncond, cond = noise_pred.chunk(2)
-                    noise_pred = uncond + guidance * (cond - uncond)
-                latents = self.scheduler.step(noise_pred, timestep, latents, return_dict=False)[0]
-                if callback_on_step_end is not None:
-                    callback_kwargs = {name: {"latents": latents}[name] for name in callback_on_step_end_tensor_inputs}
-                    latents = callback_on_step_end(self, step, timestep, callback_kwargs).pop("latents", latents)
-                progress_bar.update()
-        return latents
+
+        def predict_noise(model_input: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            model_input = torch.cat([model_input, image_latents, motion_latents], dim=2)
+            return self.unet(
+                model_input, timestep, encoder_hidden_states=conditions, added_time_ids=time_ids, return_dict=False
+            )[0]
+
+        return denoise(
+            self,
+            latents=latents,
+            timesteps=self.scheduler.timesteps,
+            scheduler=self.scheduler,
+            predict_noise=predict_noise,
+            guidance_scale=guidance[None, :, None, None, None],  # per frame
+            do_classifier_free_guidance=do_guidance,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+        )
 
     @torch.no_grad()
     def __call__(
@@ -487,6 +410,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         motion_bucket_id: int = 127,
         noise_aug_strength: float = 0.02,
         decode_chunk_size: int = 8,
+        num_videos_per_prompt: int = 1,
         keyframe_height: int | None = None,
         keyframe_width: int | None = None,
         keyframe_num_inference_steps: int = 50,
@@ -517,6 +441,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
             fps, motion_bucket_id, noise_aug_strength: the UNet's added time ids (6, 127, 0.02); the noise
                 augmentation of the keyframe latent uses `noise_aug_strength` too.
             decode_chunk_size (`int`): frames per VAE decoding call (8; lower saves memory).
+            num_videos_per_prompt (`int`): videos per input (each with its own noise).
             keyframe_height, keyframe_width (`int`): size keyframes are rendered at (default: the video size); they
                 are resized (bicubic) to the video size.
             keyframe_num_inference_steps, keyframe_guidance_scale: keyframe denoising steps (50) and guidance (3.0).
@@ -536,47 +461,60 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         keyframe_height = keyframe_height or height
         keyframe_width = keyframe_width or width
         callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
+
+        # 0. Check the inputs, repeat them per video
         batch, clips = self.check_inputs(
-            image,
-            keyframe_codes,
-            motion_codes,
-            motion,
-            height,
-            width,
-            keyframe_height,
-            keyframe_width,
-            callback_on_step_end_tensor_inputs,
+            image=image,
+            keyframe_codes=keyframe_codes,
+            motion_codes=motion_codes,
+            motion=motion,
+            height=height,
+            width=width,
+            keyframe_height=keyframe_height,
+            keyframe_width=keyframe_width,
+            noise_constraint_strength=noise_constraint_strength,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
         )
-        if not 0.0 <= noise_constraint_strength < 1.0:
-            raise InvalidInputError(f"noise_constraint_strength must be in [0, 1), got {noise_constraint_strength}")
-        if output_type not in ("pil", "np", "pt", "latent"):
-            raise InvalidInputError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
+        check_count("num_videos_per_prompt", num_videos_per_prompt)
+        check_output_type(output_type, ("pil", "np", "pt", "latent"))
         device = self._execution_device
         original_size = original_size or (keyframe_height, keyframe_width)
         if motion_codes is not None and motion_codes.ndim == 2:
             motion_codes = motion_codes[:, None]
         if motion is not None and motion.ndim == 5:
             motion = motion[:, None]
+        first_keyframes = None
+        if image is not None:
+            first_keyframes = self.image_processor.preprocess(image, height=height, width=width).to(device)
+        if num_videos_per_prompt > 1:
+            repeat = num_videos_per_prompt
+            motion_codes = motion_codes.repeat_interleave(repeat, 0) if motion_codes is not None else None
+            motion = motion.repeat_interleave(repeat, 0) if motion is not None else None
+            if keyframe_codes is not None:
+                keyframe_codes = [video for video in keyframe_codes for _ in range(repeat)]
+            if first_keyframes is not None:
+                first_keyframes = first_keyframes.repeat_interleave(repeat, 0)
+        keyframe_pipeline = self.keyframe_pipeline if keyframe_codes is not None else None
 
         all_latents, all_frames, all_keyframes, previous_frames = [], [], [], None
         for clip in range(clips):
-            # 1. the clip's keyframe, [batch, 3, height, width] in [-1, 1]
-            if clip == 0 and image is not None:
-                keyframes = self.image_processor.preprocess(image, height=height, width=width).to(device)
+            # 1. The clip's keyframe, [batch, 3, height, width] in [-1, 1]
+            if clip == 0 and first_keyframes is not None:
+                keyframes = first_keyframes
             else:
-                keyframes = self.render_keyframes(
+                keyframes = keyframe_pipeline.render(
                     [video[clip] for video in keyframe_codes],
-                    keyframe_height,
-                    keyframe_width,
-                    keyframe_num_inference_steps,
-                    keyframe_guidance_scale,
-                    original_size,
-                    crops_coords_top_left,
-                    generator,
-                    previous_frames,
-                    noise_constraint_strength,
-                    callback_on_step_end,
-                    callback_on_step_end_tensor_inputs,
+                    height=keyframe_height,
+                    width=keyframe_width,
+                    num_inference_steps=keyframe_num_inference_steps,
+                    guidance_scale=keyframe_guidance_scale,
+                    original_size=original_size,
+                    crops_coords_top_left=crops_coords_top_left,
+                    generator=generator,
+                    start_image=previous_frames,
+                    noise_constraint_strength=noise_constraint_strength,
+                    callback_on_step_end=callback_on_step_end,
+                    callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
                 )
                 # As the reference, the rendered keyframe becomes an 8-bit picture (resized to the video size if
                 # needed) before the video UNet sees it.
@@ -584,36 +522,37 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
                 keyframes = self.image_processor.preprocess(keyframe_images, height=height, width=width).to(device)
             all_keyframes.append(keyframes.float())
 
-            # 2. the clip's motion at latent size
+            # 2. The clip's motion at latent size
             clip_motion = self.motion_at_latent_size(
-                motion_codes[:, clip].to(device) if motion_codes is not None else None,
-                motion[:, clip].to(device) if motion is not None else None,
-                height,
-                width,
+                motion_codes=motion_codes[:, clip].to(device) if motion_codes is not None else None,
+                motion=motion[:, clip].to(device) if motion is not None else None,
+                height=height,
+                width=width,
             )
 
-            # 3. the clip's frames
+            # 3. The clip's frames
             clip_latents = self.denoise_clip(
                 keyframes,
                 clip_motion,
-                num_inference_steps,
-                min_guidance_scale,
-                max_guidance_scale,
-                fps,
-                motion_bucket_id,
-                noise_aug_strength,
-                generator,
-                latents if clip == 0 else None,
-                callback_on_step_end,
-                callback_on_step_end_tensor_inputs,
+                num_inference_steps=num_inference_steps,
+                min_guidance_scale=min_guidance_scale,
+                max_guidance_scale=max_guidance_scale,
+                fps=fps,
+                motion_bucket_id=motion_bucket_id,
+                noise_aug_strength=noise_aug_strength,
+                generator=generator,
+                latents=latents if clip == 0 else None,
+                callback_on_step_end=callback_on_step_end,
+                callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
             )
             all_latents.append(clip_latents)
             if output_type == "latent" and clip == clips - 1:
                 break
-            frames = self.decode_latents(clip_latents, decode_chunk_size)
+            frames = self.decode_latents(clip_latents, decode_chunk_size=decode_chunk_size)
             all_frames.append(frames)
+
+            # 4. The next keyframe starts from this clip's last frame, as a picture (the reference's way)
             if clip < clips - 1:
-                # 4. the next keyframe starts from this clip's last frame, as a picture (the reference's way)
                 last = (frames[:, :, -1] / 2 + 0.5).clamp(0, 1)
                 previous_frames = self.image_processor.numpy_to_pil(last.permute(0, 2, 3, 1).cpu().numpy())
                 if (height, width) != (keyframe_height, keyframe_width):
@@ -621,6 +560,7 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
                         frame.resize((keyframe_width, keyframe_height), PIL.Image.BICUBIC) for frame in previous_frames
                     ]
 
+        # 5. Post-process
         self.maybe_free_model_hooks()
         if output_type == "latent":
             frames, keyframes = torch.stack(all_latents, dim=1), None

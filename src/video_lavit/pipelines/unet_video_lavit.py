@@ -1,4 +1,4 @@
-"""The motion-conditioned spatio-temporal UNet of the Video-LaVIT video detokenizer (SPEC section 5).
+"""The motion-conditioned spatio-temporal UNet of the Video-LaVIT video detokenizer.
 
 The network is diffusers' `UNetSpatioTemporalConditionModel` (the SVD UNet) with 10 input channels, and its weights
 have exactly that model's keys. Video-LaVIT changes only what the cross-attentions read: instead of one image

@@ -1,4 +1,4 @@
-"""Which frames start a clip: the keyframe-based clip selection of SPEC section 1, step 5.
+"""Which frames start a clip: the reference's keyframe-based clip selection.
 
 A clip starts at an I-frame of the 6 fps MPEG-4 stream (GOP 12, so one clip of 24 frames spans two GOPs). The rule
 is the reference's `sample_video_clips`, restated:

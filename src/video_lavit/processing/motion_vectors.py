@@ -1,6 +1,6 @@
 """Motion vectors of a decoded frame -> the macroblock grid the motion tokenizer reads.
 
-Implements SPEC section 1, steps 2-4 (paper section 3.1, "motion vectors"): each exported vector is scaled to
+Implements the reference's motion-vector grids (paper section 3.1, "motion vectors"): each exported vector is scaled to
 pixels (`source * motion / motion_scale`), divided by the frame size and by the dataset std (itself divided by the
 tokenizer-input scale 10), written at its block centre, max-pooled per channel over 16x16 macroblocks, and finally
 one 24-frame clip is resized bicubically to 20 x 36 after the clip's second I-frame (index 12) is replaced by the

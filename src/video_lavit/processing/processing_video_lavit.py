@@ -51,7 +51,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils.chat_template_utils import mark_control_tokens
 
 from ..errors import InvalidInputError
-from ..tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
+from ..media_tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
 from .tokenization_video_lavit import layout_from_tokenizer
 from .video_processing_video_lavit import VideoLaVITVideoProcessor
 from .video_sources import open_regular_file
@@ -358,6 +358,7 @@ class VideoLaVITProcessor(ProcessorMixin):
                     f"keyframe_tokenizer must have a tokenize_keyframes method (a Video-LaVIT model), got "
                     f"{type(keyframe_tokenizer).__name__}"
                 )
+            self.check_layout(keyframe_tokenizer)
             with torch.no_grad():
                 keyframe_tokens = keyframe_tokenizer.tokenize_keyframes(pixel_values)
         counts = torch.as_tensor(keyframe_tokens.token_counts).reshape(-1).tolist()
@@ -382,6 +383,16 @@ class VideoLaVITProcessor(ProcessorMixin):
             else:
                 spans.append(([self.image_token_id] * len(part), part))
         return spans
+
+    def check_layout(self, model) -> None:
+        """Refuse a model whose token layout (from its configuration) is not this processor's (from the
+        tokenizer's vocabulary): their ids would mean different things."""
+        layout = getattr(model, "token_layout", None)
+        if layout is not None and layout != self.layout:
+            raise InvalidInputError(
+                f"the model's token layout ({layout}) is not the processor's ({self.layout}); load the processor "
+                "saved with this model"
+            )
 
     def _motion_spans(self, total_clips: int, motion_codes) -> list[list[int] | None]:
         """Per clip: the ids between `[MOV]` and `[/MOV]` from `motion_codes`, or None for placeholders."""

@@ -1,4 +1,4 @@
-"""The Video-LaVIT tokenizer: a LLaMA text tokenizer plus one string per marker, code and placeholder id (SPEC 4).
+"""The Video-LaVIT tokenizer: a LLaMA text tokenizer plus one string per marker, code and placeholder id.
 
 `add_video_lavit_tokens` appends, as special tokens, every string of `VideoLaVITTokenLayout.special_tokens()` to a
 LLaMA tokenizer whose vocabulary is exactly the layout's text vocabulary, so that token ids and the layout agree:
@@ -20,7 +20,7 @@ from tokenizers import AddedToken
 from transformers import PreTrainedTokenizerBase
 
 from ..errors import InvalidInputError
-from ..tokenizers.token_layout import (
+from ..media_tokenizers.token_layout import (
     IMAGE_PLACEHOLDER,
     IMAGE_START_TOKEN,
     MOTION_START_TOKEN,

@@ -1,9 +1,10 @@
 """`VideoLaVITVideoProcessor`: videos -> keyframe pixel values and motion-vector grids, as transformers expects.
 
-Implements SPEC section 1 (the reference's `LaVITEvalVideoProcessor` and `LaVITImageProcessor`) as a transformers
-`BaseVideoProcessor`, so it saves and loads with `save_pretrained`/`from_pretrained` and `AutoVideoProcessor`.
-Unlike frame-based video processors it takes encoded videos (paths, bytes, file objects, `datasets` rows), because
-the motion vectors come from the MPEG-4 encoder, not from pixels; decoding and clip cutting are in `video_io`.
+Implements the reference's video pre-processing (its `LaVITEvalVideoProcessor` and `LaVITImageProcessor`) as a
+transformers `BaseVideoProcessor`, so it saves and loads with `save_pretrained`/`from_pretrained` and
+`AutoVideoProcessor`. Unlike frame-based video processors it takes encoded videos (paths, bytes, file objects,
+`datasets` rows), because the motion vectors come from the MPEG-4 encoder, not from pixels; decoding and clip
+cutting are in `video_io`.
 
 Keyframes are resized with PIL's bicubic filter and normalised in two float32 steps (divide by 255, then subtract the
 mean and divide by the std) rather than transformers' fused rescale-normalise, because the fused form rounds

@@ -12,8 +12,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import InvalidInputError
+from ..media_tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITModel
-from ..tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
 
 
 def freeze_for_training(model: nn.Module, train_keyframe_projection: bool = False) -> list[str]:

@@ -15,6 +15,7 @@ import datasets
 import numpy as np
 import torch
 
+from ..errors import InvalidInputError
 from ..processing.video_io import VideoInput
 from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor
 
@@ -77,7 +78,7 @@ class MotionGridDataCollator:
             if grid.ndim == 4:
                 grid = grid.unsqueeze(0)
             if grid.ndim != 5 or tuple(grid.shape[1:]) != (2, 24, 20, 36):
-                raise ValueError(
+                raise InvalidInputError(
                     f"motion_vectors must be [2, 24, 20, 36] or [clips, 2, 24, 20, 36], got {tuple(grid.shape)}"
                 )
             grids.append(grid)

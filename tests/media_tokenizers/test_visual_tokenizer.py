@@ -11,7 +11,7 @@ from video_lavit import (
     VideoLaVITVisualTokenizer,
     VideoLaVITVisualTokenizerConfig,
 )
-from video_lavit.tokenizers.layers import policy_attention
+from video_lavit.media_tokenizers.layers import policy_attention
 from video_lavit.training import freeze_for_training
 
 HUB_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs")
@@ -281,8 +281,9 @@ def test_full_size_configs_parameter_counts_and_reference_keys():
         decoder = VideoLaVITVisualTokenDecoder(
             VideoLaVITVisualTokenDecoderConfig.from_pretrained(os.path.join(HUB_CONFIGS, "visual_token_decoder"))
         )
-    assert tokenizer.num_parameters() == 1_422_408_322
-    assert sum(p.numel() for p in tokenizer.vision_model.parameters()) == 1_012_588_928
+    # The reference's counts, plus the zero key part of each ViT attention's `qkv.bias` (40 x 1408).
+    assert tokenizer.num_parameters() == 1_422_408_322 + 40 * 1408
+    assert sum(p.numel() for p in tokenizer.vision_model.parameters()) == 1_012_588_928 + 40 * 1408
     # The decoder's own weights, plus its copy of the 16384 x 32 codebook.
     assert decoder.num_parameters() - decoder.quantizer.embedding.weight.numel() == 414_002_304
     assert decoder.quantizer.embedding.weight.shape == (16384, 32)

@@ -1,7 +1,7 @@
 """The Video-LaVIT keyframe tokenizer: images `[B, 3, 224, 224]` -> a dynamic number (up to 256) of tokens each.
 
-Implements SPEC section 3 (LaVIT's dynamic visual tokenizer; reference `modeling_visual_tokenzier.py` and
-`modeling_visual_encoder.py`):
+Implements LaVIT's dynamic visual tokenizer (paper section 3.1, "keyframe tokenizer"; reference
+`modeling_visual_tokenzier.py` and `modeling_visual_encoder.py`):
 
 1. a frozen EVA-CLIP ViT-g/14 gives 256 patch features (output of the last block, no final norm, CLS dropped);
 2. the token predictor scores each patch (keep / drop log-probabilities, from its own features and their mean);

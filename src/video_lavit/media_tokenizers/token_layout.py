@@ -1,4 +1,4 @@
-"""The language model's token-id layout (SPEC section 4): where text, keyframe and motion tokens live.
+"""The language model's token-id layout: where text, keyframe and motion tokens live.
 
 With the released sizes (32000 text ids, 16384 keyframe codes, 1024 motion codes):
 

@@ -1,6 +1,6 @@
 """The Video-LaVIT visual token decoder: keyframe code indices -> SDXL UNet conditioning.
 
-Implements SPEC section 3, last item (reference `modeling_decoder.py`, "highres" token decoder): the codes of an
+Implements the keyframe token decoder (reference `modeling_decoder.py`, "highres" token decoder): the codes of an
 image (up to 256 of them, 32-d each) are projected to the decoder width and given learned positions by their order;
 256 learned queries pass through 12 blocks of self-attention, cross-attention to the codes (padding masked with an
 additive -10000, as the reference) and an MLP; a final LayerNorm and a Linear-Tanh-Linear head reconstruct 256

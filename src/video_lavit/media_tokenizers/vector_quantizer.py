@@ -1,8 +1,8 @@
 """The l2-normalised VQ codebook shared by the motion tokenizer (1024 x 32) and the keyframe tokenizer (16384 x 32).
 
-Implements the reference's `VectorQuantizer` (SPEC sections 2 and 3): inputs are l2-normalised, the index is the
-nearest code by squared L2 distance (computed as |z|^2 + |e|^2 - 2 z.e, as the reference does, so near-ties resolve
-identically), and the code is the codebook row as stored.
+Implements the reference's `VectorQuantizer` (used by the motion and the keyframe tokenizers): inputs are
+l2-normalised, the index is the nearest code by squared L2 distance (computed as |z|^2 + |e|^2 - 2 z.e, as the
+reference does, so near-ties resolve identically), and the code is the codebook row as stored.
 
 Our additions, for training (the reference released no training code): the VQ-VAE codebook and commitment losses
 with a straight-through estimator, an optional exponential-moving-average codebook update (the reference's
