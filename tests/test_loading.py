@@ -182,3 +182,27 @@ def test_absurd_layer_counts_are_refused_before_anything_is_built(saved_motion_t
     with pytest.raises(InvalidInputError, match="blocks_per_stage must be at most 64"):
         VideoLaVITMotionTokenizer.from_pretrained(saved_motion_tokenizer)
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("name", ["converted/nope", "nope", "./converted/nope"])
+def test_a_missing_folder_is_an_error_at_once_never_a_download(name, monkeypatch, tmp_path):
+    import time
+
+    from huggingface_hub import constants
+
+    from video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITProcessor, VideoLaVITVideoProcessor
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    for model_class in (
+        VideoLaVITForConditionalGeneration,
+        VideoLaVITProcessor,
+        VideoLaVITVideoProcessor,
+        VideoLaVITMotionTokenizer,
+        VideoLaVITDetokenizerPipeline,
+    ):
+        started = time.monotonic()
+        with pytest.raises(CheckpointLoadError, match="no such folder"):
+            model_class.from_pretrained(name)
+        assert time.monotonic() - started < 5

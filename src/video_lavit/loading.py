@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import torch
+from huggingface_hub import constants
 from safetensors import SafetensorError, safe_open
 
 from .errors import CheckpointLoadError, VideoLaVITError
@@ -42,6 +43,18 @@ def check_local_folder(path: str | os.PathLike, what: str) -> None:
             f"{name}: no such folder. Pass the folder the {what} was saved to (save_pretrained, or a `video-lavit "
             "convert` command); nothing is downloaded for a local path."
         )
+    if not (constants.HF_HUB_OFFLINE or _in_hub_cache(name)):
+        raise CheckpointLoadError(
+            f"{name}: no such folder, and no Hub repository of that name in the local cache "
+            f"({constants.HF_HUB_CACHE}). Nothing is downloaded at run time: download it first "
+            f"(`hf download {name}`) or pass the folder the {what} was saved to."
+        )
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds a snapshot of model repository `repo_id`."""
+    folder = os.path.join(constants.HF_HUB_CACHE, "models--" + repo_id.replace("/", "--"), "snapshots")
+    return os.path.isdir(folder) and bool(os.listdir(folder))
 
 
 def available_memory_bytes() -> int | None:

@@ -356,8 +356,15 @@ class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
             `output.split("indices")` gives the list of per-image index tensors.
         """
         output = self._quantize(pixel_values, selection, generator)
-        output.loss = output.quantizer_loss = output.perplexity = None
-        return output
+        # A new output without the training fields: `ModelOutput` keeps a field set to None after construction.
+        return VisualTokenizerOutput(
+            indices=output.indices,
+            quantized=output.quantized,
+            attention_mask=output.attention_mask,
+            num_tokens=output.num_tokens,
+            keep_mask=output.keep_mask,
+            token_log_probs=output.token_log_probs,
+        )
 
     def _quantize(
         self, pixel_values: torch.Tensor, selection: Selection, generator: torch.Generator | None

@@ -51,6 +51,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils.chat_template_utils import mark_control_tokens
 
 from ..errors import InvalidInputError
+from ..loading import check_local_folder
 from ..media_tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
 from .tokenization_video_lavit import layout_from_tokenizer
 from .video_processing_video_lavit import VideoLaVITVideoProcessor
@@ -459,6 +460,12 @@ class VideoLaVITProcessor(ProcessorMixin):
                 "max_length"
             )
         return ids[:max_length]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`ProcessorMixin.from_pretrained`; a folder that does not exist is an error at once, never a download."""
+        check_local_folder(pretrained_model_name_or_path, "processor")
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def _tokenize_prompt(self, text: str, add_special_tokens: bool) -> list[int]:
         """The reference's `tokenizer_image_token`, for both placeholders, with user text kept as plain text.
