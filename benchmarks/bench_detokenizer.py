@@ -102,8 +102,15 @@ class BareLoop:
         self.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
         dtype, generator = pipe.unet.dtype, torch.Generator().manual_seed(0)
         keyframes = pipe.image_processor.preprocess(image, height=height, width=width).to(device)
-        motion = pipe.motion_at_latent_size(motion_codes.to(device), None, height, width)  # b c t h w
-        image_latents = pipe.encode_keyframe_latents(keyframes, self.NOISE_AUG_STRENGTH, generator, True)
+        motion = pipe.motion_at_latent_size(
+            motion_codes=motion_codes.to(device), motion=None, height=height, width=width
+        )  # b c t h w
+        image_latents = pipe.encode_keyframe_latents(
+            keyframes,
+            noise_aug_strength=self.NOISE_AUG_STRENGTH,
+            generator=generator,
+            do_classifier_free_guidance=True,
+        )
         image_latents = image_latents.unsqueeze(1).repeat(1, FRAMES, 1, 1, 1).to(dtype)
         motion_latents = motion.permute(0, 2, 1, 3, 4).to(dtype)  # b c t h w -> b t c h w
         motion_latents = torch.cat([torch.zeros_like(motion_latents), motion_latents])
@@ -135,14 +142,19 @@ class BareLoop:
 @torch.no_grad()
 def motion_setup(pipe, motion_codes, height: int, width: int, device: torch.device) -> torch.Tensor:
     """Setup, part 1: the 135 motion codes -> motion at the latent size (the motion tokenizer's decoder)."""
-    return pipe.motion_at_latent_size(motion_codes.to(device), None, height, width)
+    return pipe.motion_at_latent_size(motion_codes=motion_codes.to(device), motion=None, height=height, width=width)
 
 
 @torch.no_grad()
 def condition_setup(pipe, image, motion: torch.Tensor, height: int, width: int, device: torch.device) -> torch.Tensor:
     """Setup, part 2: the keyframe's preprocessing and VAE encoding, and the motion condition encoder."""
     keyframes = pipe.image_processor.preprocess(image, height=height, width=width).to(device)
-    pipe.encode_keyframe_latents(keyframes, BareLoop.NOISE_AUG_STRENGTH, torch.Generator().manual_seed(0), True)
+    pipe.encode_keyframe_latents(
+        keyframes,
+        noise_aug_strength=BareLoop.NOISE_AUG_STRENGTH,
+        generator=torch.Generator().manual_seed(0),
+        do_classifier_free_guidance=True,
+    )
     return pipe.motion_encoder(motion.to(pipe.motion_encoder.dtype)).sample
 
 
@@ -266,7 +278,9 @@ def main() -> None:
     with torch.no_grad():
         for round_index in range(args.rounds + 1):
             for chunk in chunks if round_index % 2 == 0 else reversed(chunks):
-                seconds, peak, _ = timed(lambda chunk=chunk: pipe.decode_latents(latents, chunk), device)
+                seconds, peak, _ = timed(
+                    lambda chunk=chunk: pipe.decode_latents(latents, decode_chunk_size=chunk), device
+                )
                 if round_index:
                     decode_times[chunk].append(seconds)
                     peaks[chunk] = max(peaks[chunk], peak)

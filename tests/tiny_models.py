@@ -68,6 +68,7 @@ def tiny_video_lavit_config(
     num_visual_codes: int = 16,
     num_motion_codes: int = 16,
     num_hidden_layers: int = 2,
+    text_config_overrides: dict | None = None,
     **overrides,
 ) -> VideoLaVITConfig:
     """A tiny Video-LaVIT language model with both tokenizers; the vocabulary fits `tiny_tokenizer`'s."""
@@ -106,6 +107,7 @@ def tiny_video_lavit_config(
         text_vocab_size=TEXT_VOCAB_SIZE,
         keyframe_input=keyframe_input,
     )
+    values["text_config"].update(text_config_overrides or {})
     values.update(overrides)
     return VideoLaVITConfig(**values)
 

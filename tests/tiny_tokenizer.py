@@ -16,8 +16,8 @@ from collections import Counter
 
 from transformers import LlamaTokenizer
 
-from video_lavit.processing.tokenization_video_lavit import add_video_lavit_tokens
 from video_lavit.media_tokenizers.token_layout import VideoLaVITTokenLayout
+from video_lavit.processing.tokenization_video_lavit import add_video_lavit_tokens
 
 TINY_TEXT_VOCAB_SIZE = 320
 TINY_LAYOUT = VideoLaVITTokenLayout(text_vocab_size=TINY_TEXT_VOCAB_SIZE, num_visual_codes=16, num_motion_codes=16)

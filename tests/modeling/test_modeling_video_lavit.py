@@ -492,3 +492,16 @@ def test_keyframe_token_limits(generation):
     (row,) = generation.generate_keyframe_tokens(prompt, max_new_tokens=2, do_sample=False)
     assert row[:3].tolist() == [5, 6, 7] and row[3] == layout.image_start_id and row[-1] == layout.image_end_id
     assert len(row) == 3 + 1 + 2  # [IMG], one code, [/IMG]
+
+
+def test_torch_export_of_the_forward(understanding):
+    input_ids = torch.tensor([[1, 5, 6, 7]])
+    exported = torch.export.export(understanding, args=(), kwargs={"input_ids": input_ids, "use_cache": False})
+    with torch.no_grad():
+        expected = understanding(input_ids=input_ids, use_cache=False).logits
+    torch.testing.assert_close(exported.module()(input_ids=input_ids, use_cache=False).logits, expected)
+
+
+def test_processor_and_model_layouts_must_agree(generation, processor):
+    with pytest.raises(InvalidInputError, match="token layout"):
+        processor(text="<image>", images=media()[1], keyframe_tokenizer=build_model("codes", num_visual_codes=32))

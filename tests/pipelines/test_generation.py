@@ -5,11 +5,11 @@ import pytest
 import torch
 from PIL import Image
 from test_pipeline_video_lavit import HEADS, write_release_folder
+from tiny_models import tiny_video_lavit_config
 from tiny_tokenizer import build_tiny_llama_tokenizer
 
 from video_lavit import (
     InvalidInputError,
-    VideoLaVITConfig,
     VideoLaVITForConditionalGeneration,
     VideoLaVITGenerator,
     VideoLaVITVideoProcessor,
@@ -17,48 +17,22 @@ from video_lavit import (
 )
 from video_lavit.cli import main
 from video_lavit.conversion.detokenizer import convert_detokenizer
-from video_lavit.processing import VideoLaVITProcessor, add_video_lavit_tokens
 from video_lavit.media_tokenizers.token_layout import VideoLaVITTokenLayout
+from video_lavit.processing import VideoLaVITProcessor, add_video_lavit_tokens
 
 SIZE = dict(height=64, width=64, num_inference_steps=1)
 
 
 def generation_config():
     """A tiny generation checkpoint whose codebooks match the tiny detokenizer's (64 keyframe and motion codes)."""
-    return VideoLaVITConfig(
-        text_config=dict(
-            model_type="llama",
-            vocab_size=320 + 2 + 64 + 2 + 64,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            max_position_embeddings=2048,
-            pad_token_id=0,
-            bos_token_id=1,
-            eos_token_id=2,
-        ),
-        visual_tokenizer_config=dict(
-            image_size=224,
-            patch_size=56,
-            vision_hidden_size=32,
-            vision_num_hidden_layers=1,
-            vision_num_attention_heads=2,
-            vision_intermediate_size=64,
-            vision_projection_dim=16,
-            merger_num_hidden_layers=1,
-            merger_num_attention_heads=2,
-            merger_intermediate_size=64,
-            codebook_size=64,
-            code_dim=8,
-            language_hidden_size=32,
-        ),
-        motion_tokenizer_config=dict(
-            hidden_size=16, num_attention_heads=2, codebook_size=64, code_dim=8, blocks_per_stage=1
-        ),
-        text_vocab_size=320,
-        keyframe_input="codes",
+    return tiny_video_lavit_config(
+        "codes",
+        image_size=224,
+        patch_size=56,
+        num_visual_codes=64,
+        num_motion_codes=64,
+        num_hidden_layers=1,
+        text_config_overrides={"max_position_embeddings": 2048},
     )
 
 

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from video_lavit import CheckpointConversionError, InvalidInputError
 from video_lavit.conversion.detokenizer import convert_detokenizer
-from video_lavit.pipelines import VideoLaVITDetokenizerPipeline
+from video_lavit.pipelines import VideoLaVITDetokenizerPipeline, VideoLaVITKeyframePipeline
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "reference")
 DETOKENIZER = os.path.join(REFERENCE, "detokenizer")
@@ -69,11 +69,16 @@ def write_release_folder(root):
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def converted(tmp_path_factory):
     root = write_release_folder(tmp_path_factory.mktemp("release"))
     output = tmp_path_factory.mktemp("converted")
     convert_detokenizer(root, output, **HEADS)
-    pipe = VideoLaVITDetokenizerPipeline.from_pretrained(output)
+    return output
+
+
+@pytest.fixture(scope="module")
+def pipeline(converted):
+    pipe = VideoLaVITDetokenizerPipeline.from_pretrained(converted)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -283,3 +288,86 @@ def test_motion_decoding_triggers_the_offload_hook(pipeline):
     finally:
         del pipeline.motion_tokenizer._hf_hook
     assert RecordingHook.calls == 1 and motion.shape == (1, 2, 24, 8, 8)
+
+
+def test_keyframe_pipeline_is_its_own_class(converted, pipeline):
+    keyframes = VideoLaVITKeyframePipeline.from_pretrained(converted)
+    assert set(keyframes.components) == {"token_decoder", "keyframe_unet", "keyframe_vae", "keyframe_scheduler"}
+    keyframes.set_progress_bar_config(disable=True)
+    codes = [torch.tensor([1, 2, 3]), torch.tensor([4])]
+    steps = []
+
+    def callback(pipe, step, timestep, tensors):
+        steps.append((step, pipe.num_timesteps))
+        return tensors
+
+    def run(output_type="pt", seed=0, **options):
+        generator = torch.Generator().manual_seed(seed)
+        return keyframes(codes, num_inference_steps=2, generator=generator, output_type=output_type, **SIZE, **options)
+
+    first = run(callback_on_step_end=callback)
+    assert first.images.shape == (2, 3, 64, 64) and 0 <= float(first.images.min()) <= float(first.images.max()) <= 1
+    assert steps == [(0, 2), (1, 2)]
+    torch.testing.assert_close(run().images, first.images, rtol=0, atol=0)  # reproducible with a generator
+    assert not torch.equal(run(seed=1).images, first.images)
+    assert run("np").images.shape == (2, 64, 64, 3) and len(run("pil").images) == 2
+    assert run("latent").images.shape == (2, 4, 8, 8)
+    assert run(num_images_per_prompt=2).images.shape == (4, 3, 64, 64)
+    # The detokenizer's keyframe pipeline shares its components.
+    shared = pipeline.keyframe_pipeline
+    assert shared.token_decoder is pipeline.token_decoder and shared.keyframe_unet is pipeline.keyframe_unet
+    torch.testing.assert_close(
+        shared(
+            codes, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt", **SIZE
+        ).images,
+        first.images,
+    )
+    with pytest.raises(InvalidInputError, match="keyframe codes must lie"):
+        keyframes([torch.tensor([10**6])], **SIZE)
+    with pytest.raises(InvalidInputError, match="num_images_per_prompt"):
+        keyframes(codes, num_images_per_prompt=0, **SIZE)
+
+
+def test_common_pipeline_behaviours(converted, pipeline, tmp_path, capsys):
+    def run(pipe, seed=0, **options):
+        return pipe(
+            image=picture(),
+            motion_codes=motion_codes(),
+            num_inference_steps=2,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="pt",
+            **SIZE,
+            **options,
+        )
+
+    first = run(pipeline)
+    # num_videos_per_prompt: each input gives that many videos, with their own noise.
+    several = run(pipeline, num_videos_per_prompt=2)
+    assert several.frames.shape == (2, 24, 3, 64, 64) and several.keyframes.shape == (2, 1, 3, 64, 64)
+    assert not torch.equal(several.frames[0], several.frames[1])
+    # num_timesteps and guidance_scale during the call, as diffusers' pipelines.
+    seen = []
+
+    def callback(pipe, step, timestep, tensors):
+        seen.append((pipe.num_timesteps, pipe.guidance_scale, pipe.do_classifier_free_guidance))
+        return tensors
+
+    run(pipeline, callback_on_step_end=callback)
+    assert seen == [(2, 4.0, True)] * 2
+    # save_pretrained -> from_pretrained gives the same videos.
+    pipeline.save_pretrained(tmp_path / "saved")
+    reloaded = VideoLaVITDetokenizerPipeline.from_pretrained(tmp_path / "saved")
+    reloaded.set_progress_bar_config(disable=True)
+    torch.testing.assert_close(run(reloaded).frames, first.frames)
+    # set_progress_bar_config: bars are shown unless disabled.
+    capsys.readouterr()
+    reloaded.set_progress_bar_config(disable=False)
+    run(reloaded)
+    assert "2/2" in capsys.readouterr().err
+    reloaded.set_progress_bar_config(disable=True)
+    run(reloaded)
+    assert "2/2" not in capsys.readouterr().err
+    # dtype: the whole pipeline in bfloat16 runs and gives finite frames.
+    half = VideoLaVITDetokenizerPipeline.from_pretrained(converted, dtype=torch.bfloat16)
+    half.set_progress_bar_config(disable=True)
+    assert torch.isfinite(run(half).frames.float()).all()

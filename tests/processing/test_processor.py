@@ -20,13 +20,13 @@ from transformers import AutoProcessor, AutoVideoProcessor
 
 import video_lavit
 from video_lavit import InvalidInputError, VideoLaVITKeyframeTokens, make_sample_video
+from video_lavit.media_tokenizers.token_layout import VideoLaVITTokenLayout
 from video_lavit.processing import (
     VideoLaVITProcessor,
     VideoLaVITVideoProcessor,
     add_video_lavit_tokens,
     layout_from_tokenizer,
 )
-from video_lavit.media_tokenizers.token_layout import VideoLaVITTokenLayout
 
 
 def keyframe_tokens(count, per_keyframe=2, features=False):

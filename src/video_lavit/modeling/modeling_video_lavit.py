@@ -250,7 +250,8 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
         layout = self.token_layout
         if (input_ids is None) == (inputs_embeds is None):
             raise InvalidInputError("pass exactly one of input_ids or inputs_embeds")
-        past_length = cache.get_seq_length() if cache is not None else 0
+        # Traced by torch.compile (decoding steps, which never carry media), the cache's length is not read.
+        past_length = cache.get_seq_length() if cache is not None and _checking() else 0
         if inputs_embeds is not None:
             if any(value is not None for value in (pixel_values, motion_vectors, keyframe_features)):
                 raise InvalidInputError("pass media with input_ids, not with inputs_embeds")
@@ -300,7 +301,8 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
                 "positions; shorten the prompt (fewer clips, e.g. the video processor's max_clips, or less text) or "
                 "ask for fewer new tokens"
             )
-        if position_ids is None and attention_mask is not None and attention_mask.ndim == 2 and past_length == 0:
+        prefill = cache is None or (_checking() and past_length == 0)
+        if position_ids is None and attention_mask is not None and attention_mask.ndim == 2 and prefill:
             # Positions count from each sample's first real token (left padding), as the reference does.
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         return self.language_model(
@@ -448,14 +450,16 @@ class VideoLaVITForConditionalGeneration(VideoLaVITPreTrainedModel, GenerationMi
                 kwargs["min_new_tokens"] = limit - prompt_length
 
     def prepare_inputs_for_generation(self, input_ids, is_first_iteration: bool | None = False, **kwargs):
-        """`GenerationMixin.prepare_inputs_for_generation`, with the media passed on to `forward`, which uses them
-        while the ids it reads hold placeholders (the prefill of the model and of an assistant model) and drops
-        them once the cache holds them."""
+        """`GenerationMixin.prepare_inputs_for_generation`, with the media passed on to `forward` at a prefill: the
+        first step of a call, or any step while the cache is empty (an assistant model's first step). `forward`
+        drops media whose placeholders the cache already holds (a generation continued from its cache)."""
         media = {name: kwargs.pop(name, None) for name in MEDIA_INPUTS}
         model_inputs = super().prepare_inputs_for_generation(
             input_ids, is_first_iteration=is_first_iteration, **kwargs
         )
-        model_inputs.update({name: value for name, value in media.items() if value is not None})
+        cache = model_inputs.get("cache")
+        if is_first_iteration or cache is None or cache.get_seq_length() == 0:
+            model_inputs.update({name: value for name, value in media.items() if value is not None})
         return model_inputs
 
     def _expand_inputs_for_generation(
