@@ -1,4 +1,5 @@
-"""PEFT LoRA on every Linear of every component: each adapter, perturbed alone, moves the component's output."""
+"""PEFT LoRA on every Linear of every component: each adapter moves the component's output (its B matrix gets a
+gradient, or, where the forward runs without gradients, perturbing it alone changes the output)."""
 
 import pytest
 import torch
@@ -39,9 +40,11 @@ def visual_tokenizer():
 
     def outputs(peft_model):
         features = peft_model.encode_features(pixels)
-        return features.features, features.token_log_probs, peft_model(pixels, selection="argmax").loss
+        return features.features, features.token_log_probs, peft_model.get_image_embeddings(pixels)
 
-    return model, outputs, ()
+    # The code head's output is seen only through the nearest code (discrete); the ViT runs without gradients, so
+    # its adapters are checked by perturbing each one.
+    return model, outputs, ("code_head",)
 
 
 def visual_token_decoder():
@@ -94,20 +97,32 @@ def test_every_lora_adapter_changes_the_output(build):
     adapters = [(name, module) for name, module in peft_model.named_modules() if isinstance(module, LoraLayer)]
     assert adapters and len(adapters) >= len(linears) - 1  # every Linear but (for the LM) the output head
     generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for before, after in zip(base, outputs(peft_model)):  # LoRA B starts at zero: nothing changes yet
-            torch.testing.assert_close(after, before)
-        unmoved = []
-        for name, module in adapters:
-            if any(part in name for part in discrete_only):
-                continue
-            weight = module.lora_B["default"].weight
-            weight.copy_(torch.randn(weight.shape, generator=generator))
-            moved = any(
-                after.shape != before.shape or not torch.allclose(after, before)
-                for before, after in zip(base, outputs(peft_model))
-            )
-            weight.zero_()
-            if not moved:
-                unmoved.append(name)
+    checked = [(name, module) for name, module in adapters if not any(part in name for part in discrete_only)]
+    unmoved = []
+    if build is visual_tokenizer:
+        # Perturb each adapter alone (the ViT runs without gradients).
+        with torch.no_grad():
+            for before, after in zip(base, outputs(peft_model)):  # LoRA B starts at zero: nothing changes yet
+                torch.testing.assert_close(after, before)
+            for name, module in checked:
+                weight = module.lora_B["default"].weight
+                weight.copy_(torch.randn(weight.shape, generator=generator))
+                moved = any(
+                    after.shape != before.shape or not torch.allclose(after, before)
+                    for before, after in zip(base, outputs(peft_model))
+                )
+                weight.zero_()
+                if not moved:
+                    unmoved.append(name)
+    else:
+        # One backward pass: an adapter whose B matrix gets a gradient moves the output when B moves.
+        loss = sum(
+            (output.float() * torch.randn(output.shape, generator=generator)).sum() for output in outputs(peft_model)
+        )
+        loss.backward()
+        unmoved = [
+            name
+            for name, module in checked
+            if module.lora_B["default"].weight.grad is None or not module.lora_B["default"].weight.grad.abs().sum() > 0
+        ]
     assert unmoved == []

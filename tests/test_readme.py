@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import time
 
 import pytest
 import torch
@@ -142,8 +143,10 @@ def test_every_python_block_of_the_readme_runs(workspace, monkeypatch):
     for index, block in enumerate(blocks):
         for text, instead in ADAPTATIONS:
             block = block.replace(text, instead)
+        started = time.monotonic()
         try:
             exec(compile(block, f"README.md python block {index + 1}", "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"README python block {index + 1} fails:\n{block}") from error
+        print(f"README python block {index + 1}: {time.monotonic() - started:.1f} s")
     assert os.path.exists("boat.mp4") and os.path.isdir("my-processor") and os.path.exists("sheet.png")

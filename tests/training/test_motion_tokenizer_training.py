@@ -25,6 +25,7 @@ def test_trainer_lowers_reconstruction_loss(tmp_path):
         code_dim=8,
         use_ema_codebook=True,
         dead_code_threshold=0.1,
+        blocks_per_stage=1,
     )
     model = VideoLaVITMotionTokenizer(config)
 
@@ -37,7 +38,7 @@ def test_trainer_lowers_reconstruction_loss(tmp_path):
     arguments = TrainingArguments(
         output_dir=str(tmp_path / "run"),
         per_device_train_batch_size=2,
-        max_steps=10,
+        max_steps=20,
         learning_rate=5e-2,
         lr_scheduler_type="constant",
         warmup_steps=0,
