@@ -30,6 +30,10 @@ class InvalidInputError(VideoLaVITError, ValueError):
     configuration with impossible values."""
 
 
+class UnknownOptionError(InvalidInputError, TypeError):
+    """An option (keyword argument) that the called function does not take."""
+
+
 class CheckpointConversionError(VideoLaVITError, ValueError):
     """A reference checkpoint could not be converted: missing, unreadable, or with keys that do not map."""
 
@@ -48,6 +52,7 @@ __all__ = [
     "CheckpointConversionError",
     "CheckpointLoadError",
     "InvalidInputError",
+    "UnknownOptionError",
     "OutputError",
     "UnsupportedVideoError",
     "VideoDecodeError",

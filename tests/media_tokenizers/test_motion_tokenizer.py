@@ -2,18 +2,13 @@ import os
 
 import pytest
 import torch
+from tiny_models import tiny_motion_tokenizer_config as tiny_config
 from transformers import AutoConfig, AutoModel
 
 from video_lavit import InvalidInputError, VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig
 
 HUB_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs", "motion_tokenizer")
 KEYS = os.path.join(os.path.dirname(__file__), "..", "fixtures", "reference", "keys", "motion_tokenizer.txt")
-
-
-def tiny_config(**overrides):
-    values = dict(hidden_size=16, num_attention_heads=2, codebook_size=16, code_dim=8)
-    values.update(overrides)
-    return VideoLaVITMotionTokenizerConfig(**values)
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +199,11 @@ def test_non_finite_motion_is_refused(tiny_model, bad):
         tiny_model.encode(vectors.long())
     with pytest.raises(InvalidInputError, match="tensor"):
         tiny_model.encode(vectors.tolist())
+
+
+def test_forward_returns_a_tuple_without_return_dict(tiny_model):
+    x = motion(1, seed=5)
+    with torch.no_grad():
+        as_dict = tiny_model(x)
+        as_tuple = tiny_model(x, return_dict=False)
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], as_dict.loss)

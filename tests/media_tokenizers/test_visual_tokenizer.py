@@ -2,6 +2,8 @@ import os
 
 import pytest
 import torch
+from tiny_models import tiny_visual_decoder_config as tiny_decoder_config
+from tiny_models import tiny_visual_tokenizer_config as tiny_tokenizer_config
 from transformers import AutoConfig, AutoModel
 
 from video_lavit import (
@@ -16,43 +18,6 @@ from video_lavit.training import freeze_for_training
 
 HUB_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "hub_configs")
 KEYS = os.path.join(os.path.dirname(__file__), "..", "fixtures", "reference", "keys")
-
-
-def tiny_tokenizer_config(**overrides):
-    values = dict(
-        image_size=32,
-        patch_size=8,
-        vision_hidden_size=32,
-        vision_num_hidden_layers=2,
-        vision_num_attention_heads=2,
-        vision_intermediate_size=64,
-        vision_projection_dim=16,
-        merger_num_hidden_layers=2,
-        merger_num_attention_heads=2,
-        merger_intermediate_size=64,
-        codebook_size=16,
-        code_dim=8,
-        language_hidden_size=24,
-    )
-    values.update(overrides)
-    return VideoLaVITVisualTokenizerConfig(**values)
-
-
-def tiny_decoder_config(**overrides):
-    values = dict(
-        codebook_size=16,
-        code_dim=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_queries=16,
-        output_hidden_size=32,
-        prompt_embed_dims=[8, 12],
-        pooled_embed_dim=12,
-    )
-    values.update(overrides)
-    return VideoLaVITVisualTokenDecoderConfig(**values)
 
 
 def _spread_keep_scores(model):
@@ -299,3 +264,16 @@ def test_full_size_configs_parameter_counts_and_reference_keys():
         state = model.state_dict()
         renamed = rename_keys(reference, rules, set(state), keys_file)
         assert all(tuple(value.shape) == tuple(state[key].shape) for key, value in renamed.items())
+
+
+def test_tokenize_output_has_no_training_fields(tokenizer):
+    with torch.no_grad():
+        output = tokenizer.tokenize(images(2))
+    assert set(output.keys()) == {
+        "indices",
+        "quantized",
+        "attention_mask",
+        "num_tokens",
+        "keep_mask",
+        "token_log_probs",
+    }

@@ -103,6 +103,7 @@ def test_converted_folder_is_a_safetensors_pipeline(tmp_path, pipeline):
 def test_unet_step_and_motion_encoder_match_the_reference(pipeline, reference):
     with torch.no_grad():
         tokens = pipeline.motion_encoder(reference["menc_motion"]).sample
+        assert torch.equal(pipeline.motion_encoder(reference["menc_motion"], return_dict=False)[0], tokens)
         torch.testing.assert_close(tokens, reference["menc_out"], rtol=0, atol=1e-4)
         for tag in ("8x8", "8x12"):
             motion = reference[f"encode_motion_in_{tag}"]

@@ -102,3 +102,13 @@ def test_motion_pictures(sample_video):
     right = torch.zeros(2, 2, 2)
     right[0] = 1.0
     assert tuple(np.asarray(motion_to_hsv_image(right))[0, 0]) == (255, 0, 0)
+
+
+def test_the_procedural_video_is_byte_identical_call_after_call(tmp_path):
+    from video_lavit import make_sample_video
+
+    written = [make_sample_video(width=64, height=48, seconds=2.0, seed=3) for _ in range(3)]
+    assert all(isinstance(data, bytes) and data == written[0] for data in written)
+    make_sample_video(tmp_path / "a.mp4", width=64, height=48, seconds=2.0, seed=3)
+    make_sample_video(tmp_path / "b.mp4", width=64, height=48, seconds=2.0, seed=3)
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()

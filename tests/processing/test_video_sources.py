@@ -32,7 +32,7 @@ from video_lavit.errors import (
     VideoLaVITError,
     VideoTooLongError,
 )
-from video_lavit.processing import video_io
+from video_lavit.processing import packet_spool
 from video_lavit.processing.sample_video import make_sample_video, sample_video_frames
 from video_lavit.processing.video_io import VideoClipReader
 
@@ -328,14 +328,14 @@ def small_temporary_folder(tmp_path, monkeypatch):
     folder.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(folder)], capture_output=True)
     if mounted.returncode != 0:
-        real = video_io.shutil.disk_usage
+        real = packet_spool.shutil.disk_usage
 
         def disk_usage(path):
             usage = real(path)
             return type(usage)(32 * 2**20, usage.used, 32 * 2**20) if str(path).startswith(str(folder)) else usage
 
-        monkeypatch.setattr(video_io.shutil, "disk_usage", disk_usage)
-    monkeypatch.setattr(video_io.tempfile, "tempdir", str(folder))
+        monkeypatch.setattr(packet_spool.shutil, "disk_usage", disk_usage)
+    monkeypatch.setattr(packet_spool.tempfile, "tempdir", str(folder))
     yield folder
     if mounted.returncode == 0:
         subprocess.run(["umount", str(folder)], check=True)
@@ -352,7 +352,7 @@ def test_no_room_in_the_temporary_folder_is_reported_before_any_work(tmp_path, s
 
 
 def test_a_temporary_folder_that_fills_up_while_writing_stops_cleanly(tmp_path, monkeypatch):
-    real = video_io.tempfile.TemporaryFile
+    real = packet_spool.tempfile.TemporaryFile
 
     class FillingFile:
         """A temporary file on a disk that is full after 20 kB."""
@@ -369,7 +369,7 @@ def test_a_temporary_folder_that_fills_up_while_writing_stops_cleanly(tmp_path, 
         def __getattr__(self, name):
             return getattr(self.file, name)
 
-    monkeypatch.setattr(video_io.tempfile, "TemporaryFile", FillingFile)
+    monkeypatch.setattr(packet_spool.tempfile, "TemporaryFile", FillingFile)
     path = tiny_video(tmp_path / "video.mp4", seconds=8)
     rejected(OutputError, "video.mp4", "is full", "TMPDIR", video=path)
 

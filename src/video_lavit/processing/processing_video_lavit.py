@@ -50,7 +50,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils.chat_template_utils import mark_control_tokens
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnknownOptionError
 from ..loading import check_local_folder
 from ..media_tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
 from .tokenization_video_lavit import layout_from_tokenizer
@@ -255,7 +255,10 @@ class VideoLaVITProcessor(ProcessorMixin):
         kwargs.pop("sanitize_control_tokens", None)  # marked text is always plain text
         unknown = set(kwargs) - set(self.video_processor.valid_kwargs.__annotations__)
         if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}")
+            raise UnknownOptionError(
+                f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}; see its docstring for "
+                "the options it takes"
+            )
         if padding_side not in (None, "left", "right"):
             raise InvalidInputError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
         if return_tensors not in (None, "pt", "np"):

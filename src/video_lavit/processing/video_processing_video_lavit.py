@@ -25,7 +25,7 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImage
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from ..errors import CheckpointLoadError, InvalidInputError, VideoDecodeError, VideoLaVITError
+from ..errors import CheckpointLoadError, InvalidInputError, UnknownOptionError, VideoDecodeError, VideoLaVITError
 from ..loading import check_local_folder
 from .motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD
 from .video_io import DEFAULT_MAX_DURATION, VideoClip, VideoClipReader, check_reader_options
@@ -148,7 +148,10 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
     def _options(self, kwargs: dict) -> dict:
         unknown = set(kwargs) - set(self.valid_kwargs.__annotations__) - {"return_tensors"}
         if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}")
+            raise UnknownOptionError(
+                f"{type(self).__name__} got unexpected options: {', '.join(sorted(unknown))}; see its docstring for "
+                "the options it takes"
+            )
         return {name: kwargs.get(name, getattr(self, name, None)) for name in self.valid_kwargs.__annotations__}
 
     @staticmethod
