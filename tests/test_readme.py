@@ -66,13 +66,13 @@ def python_blocks() -> list[str]:
 
 
 def small_pipeline_call(call):
-    """A pipeline call at 64 x 64 with one or two denoising steps, whatever sizes the README asks for."""
+    """A pipeline call at 64 x 64 with one denoising step, whatever sizes the README asks for."""
 
     @functools.wraps(call)
     def wrapper(self, *args, **kwargs):
-        kwargs.update(height=64, width=64, num_inference_steps=min(kwargs.get("num_inference_steps", 2), 2))
+        kwargs.update(height=64, width=64, num_inference_steps=1)
         if "keyframe_num_inference_steps" in call.__code__.co_varnames:
-            kwargs.update(keyframe_num_inference_steps=2)
+            kwargs.update(keyframe_num_inference_steps=1)
         return call(self, *args, **kwargs)
 
     return wrapper
