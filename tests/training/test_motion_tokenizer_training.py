@@ -1,7 +1,8 @@
 import torch
+from tiny_models import tiny_motion_tokenizer_config
 from transformers import Trainer, TrainingArguments
 
-from video_lavit import VideoLaVITMotionTokenizer, VideoLaVITMotionTokenizerConfig, make_sample_video
+from video_lavit import VideoLaVITMotionTokenizer, make_sample_video
 from video_lavit.training import MotionGridDataCollator, motion_grid_dataset
 
 
@@ -18,15 +19,7 @@ def test_trainer_lowers_reconstruction_loss(tmp_path):
     batch = collator([dataset[index] for index in range(len(dataset))])
 
     torch.manual_seed(0)
-    config = VideoLaVITMotionTokenizerConfig(
-        hidden_size=16,
-        num_attention_heads=2,
-        codebook_size=16,
-        code_dim=8,
-        use_ema_codebook=True,
-        dead_code_threshold=0.1,
-        blocks_per_stage=1,
-    )
+    config = tiny_motion_tokenizer_config(use_ema_codebook=True, dead_code_threshold=0.1, blocks_per_stage=1)
     model = VideoLaVITMotionTokenizer(config)
 
     def reconstruction_loss():

@@ -14,6 +14,26 @@ from collections.abc import Callable
 import torch
 
 
+class DenoisingStateMixin:
+    """The state diffusers' pipelines expose during a call: `guidance_scale`, `do_classifier_free_guidance` and
+    `num_timesteps` (set by `denoise`)."""
+
+    _guidance_scale: float = 1.0
+    _num_timesteps: int = 0
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+
 def denoise(
     pipeline,
     *,
@@ -60,4 +80,4 @@ def denoise(
     return latents
 
 
-__all__ = ["denoise"]
+__all__ = ["DenoisingStateMixin", "denoise"]

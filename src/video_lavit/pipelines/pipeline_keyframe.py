@@ -25,7 +25,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from ..errors import InvalidInputError
 from ..loading import check_local_folder, check_pipeline_weights
 from ..media_tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
-from .denoising import denoise
+from .denoising import DenoisingStateMixin, denoise
 
 
 def check_output_type(output_type: str, allowed: tuple[str, ...]) -> None:
@@ -50,7 +50,7 @@ def check_count(name: str, value: int) -> None:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
 
 
-class VideoLaVITKeyframePipeline(DiffusionPipeline):
+class VideoLaVITKeyframePipeline(DenoisingStateMixin, DiffusionPipeline):
     r"""Keyframe codes -> images.
 
     Components:
@@ -90,18 +90,6 @@ class VideoLaVITKeyframePipeline(DiffusionPipeline):
         folder = os.fspath(pretrained_model_name_or_path)
         check_local_folder(folder, "keyframe pipeline")
         return check_pipeline_weights(super().from_pretrained(folder, **kwargs), folder)
-
-    @property
-    def guidance_scale(self) -> float:
-        return self._guidance_scale
-
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1.0
-
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
 
     # 0. Inputs
 

@@ -44,7 +44,7 @@ from ..loading import check_local_folder, check_pipeline_weights
 from ..media_tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
 from ..media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer, resize_motion
 from ..media_tokenizers.modeling_visual_token_decoder import VideoLaVITVisualTokenDecoder
-from .denoising import denoise
+from .denoising import DenoisingStateMixin, denoise
 from .motion_condition_encoder import VideoLaVITMotionConditionEncoder
 from .pipeline_keyframe import (
     VideoLaVITKeyframePipeline,
@@ -74,7 +74,7 @@ class VideoLaVITDetokenizerPipelineOutput(BaseOutput):
     keyframes: list | np.ndarray | torch.Tensor | None = None
 
 
-class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
+class VideoLaVITDetokenizerPipeline(DenoisingStateMixin, DiffusionPipeline):
     r"""Video-LaVIT's detokenizer: keyframe codes (or an image) and motion codes (or motion grids) -> frames.
 
     Components:
@@ -174,18 +174,6 @@ class VideoLaVITDetokenizerPipeline(DiffusionPipeline):
         )
         pipeline.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         return pipeline
-
-    @property
-    def guidance_scale(self) -> float:
-        return self._guidance_scale
-
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1.0
-
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
 
     def _missing_keyframe_components(self) -> bool:
         parts = (self.token_decoder, self.keyframe_unet, self.keyframe_vae, self.keyframe_scheduler)
