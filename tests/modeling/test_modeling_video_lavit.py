@@ -178,14 +178,15 @@ def test_training_loss_and_every_trainable_parameter_gets_a_gradient(understandi
     # With the projection trained, the features are recomputed from pixels with their gradient.
     model.zero_grad()
     freeze_for_training(model, train_keyframe_projection=True)
-    videos, images = media()
-    pixels = torch.cat([videos["keyframe_pixel_values"][:2], images, videos["keyframe_pixel_values"][2:]])
-    with_pixels = {key: value for key, value in inputs.items() if key != "keyframe_features"}
-    model(**with_pixels, pixel_values=pixels, labels=labels).loss.backward()
+    with_pixels = inputs_for(processor, model, padding_side="right", return_pixel_values=True)
+    assert "keyframe_features" not in with_pixels and torch.equal(with_pixels["input_ids"], inputs["input_ids"])
+    with torch.no_grad():  # the features computed from the sequence-ordered pixels are the processor's
+        torch.testing.assert_close(model(**with_pixels).logits, model(**inputs).logits)
+    model(**with_pixels, labels=labels).loss.backward()
     assert model.model.visual_tokenizer.language_projection.weight.grad.abs().sum() > 0
     labels[0, -1] = layout.image_token_id
     with pytest.raises(InvalidInputError, match="labels must be -100"):
-        model(**with_pixels, labels=labels, pixel_values=pixels)
+        model(**with_pixels, labels=labels)
 
 
 def test_generate_is_transformers_own_and_uses_media_once(understanding, processor):
@@ -505,3 +506,58 @@ def test_torch_export_of_the_forward(understanding):
 def test_processor_and_model_layouts_must_agree(generation, processor):
     with pytest.raises(InvalidInputError, match="token layout"):
         processor(text="<image>", images=media()[1], keyframe_tokenizer=build_model("codes", num_visual_codes=32))
+
+
+def test_phases_with_several_returned_sequences(generation):
+    prompts, mask = torch.tensor([[0, 5, 6], [7, 8, 9]]), torch.tensor([[0, 1, 1], [1, 1, 1]])
+    torch.manual_seed(0)
+    rows = generation.generate_keyframe_tokens(prompts, mask, do_sample=True, max_new_tokens=5, num_return_sequences=2)
+    assert len(rows) == 4
+    for row, prompt in zip(rows, [[5, 6], [5, 6], [7, 8, 9], [7, 8, 9]]):
+        assert row[: len(prompt)].tolist() == prompt and row[len(prompt)] == generation.token_layout.image_start_id
+
+
+def test_placeholders_are_never_predicted_nor_labels_after_resizing(processor):
+    model = build_model()
+    layout = model.token_layout
+    model.resize_token_embeddings(len(processor.tokenizer) + 2)
+    with torch.no_grad():
+        model.lm_head.weight[layout.image_token_id] = 100.0  # would win every step
+        logits = model(input_ids=torch.tensor([[1, 5, 6]])).logits
+    assert logits[0, -1].argmax() not in (layout.image_token_id, layout.video_token_id)
+    output = model.generate(torch.tensor([[1, 5, 6]]), max_new_tokens=3, do_sample=False)
+    assert not ((output == layout.image_token_id) | (output == layout.video_token_id)).any()
+    with pytest.raises(InvalidInputError, match="labels must be -100"):
+        model(input_ids=torch.tensor([[1, 5, 6]]), labels=torch.tensor([[1, layout.image_token_id, 6]]))
+
+
+def test_positions_follow_the_mask_at_every_step(understanding):
+    ids = torch.tensor([[0, 0, 1, 5, 6], [1, 7, 8, 9, 10]])
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    step = torch.tensor([[11], [12]])
+    with torch.no_grad():
+        prefix = understanding(input_ids=ids, attention_mask=mask, use_cache=True)
+        stepped = understanding(
+            input_ids=step, attention_mask=torch.cat([mask, torch.ones(2, 1)], 1), cache=prefix.cache
+        )
+        whole = understanding(
+            input_ids=torch.cat([ids, step], 1), attention_mask=torch.cat([mask, torch.ones(2, 1)], 1)
+        )
+    torch.testing.assert_close(stepped.logits[:, -1], whole.logits[:, -1], rtol=1e-4, atol=1e-4)
+
+
+def test_processor_edge_cases(understanding, processor, tmp_path):
+    videos, images = media()
+    bf16 = build_model().to(torch.bfloat16)
+    as_numpy = processor(text="<image>", images=images.bfloat16(), keyframe_tokenizer=bf16, return_tensors="np")
+    assert as_numpy["keyframe_features"].dtype.name == "float32"
+    from video_lavit import make_sample_video
+
+    from video_lavit import VideoLaVITVideoProcessor
+
+    path = make_sample_video(tmp_path / "row.mp4", width=64, height=48, seconds=4.0)
+    small = VideoLaVITProcessor(
+        tokenizer=processor.tokenizer, video_processor=VideoLaVITVideoProcessor(size={"height": 32, "width": 32})
+    )
+    row = small(text="<video>", videos={"path": path, "bytes": None}, keyframe_tokenizer=understanding)
+    assert row["motion_vectors"].shape[0] >= 1

@@ -354,6 +354,26 @@ def test_common_pipeline_behaviours(converted, pipeline, tmp_path, capsys):
 
     run(pipeline, callback_on_step_end=callback)
     assert seen == [(2, 4.0, True)] * 2
+    # The keyframe stage's callbacks see the detokenizer too, with that stage's settings.
+    callers = []
+    pipeline(
+        keyframe_codes=[[torch.tensor([1, 2])]],
+        motion_codes=motion_codes(),
+        num_inference_steps=1,
+        keyframe_num_inference_steps=2,
+        output_type="latent",
+        callback_on_step_end=lambda pipe, step, timestep, tensors: (
+            callers.append((pipe, pipe.num_timesteps, pipe.guidance_scale)) or tensors
+        ),
+        **SIZE,
+    )
+    assert callers == [(pipeline, 2, 3.0), (pipeline, 2, 3.0), (pipeline, 1, 4.0)]
+    # Schedulers whose step takes no generator (UniPC, PNDM, ...) work too.
+    from diffusers import UniPCMultistepScheduler
+
+    unipc = VideoLaVITDetokenizerPipeline(**{**pipeline.components, "scheduler": UniPCMultistepScheduler()})
+    unipc.set_progress_bar_config(disable=True)
+    assert run(unipc, output_type="latent", num_inference_steps=2).frames.shape == (1, 1, 24, 4, 8, 8)
     # save_pretrained -> from_pretrained gives the same videos.
     pipeline.save_pretrained(tmp_path / "saved")
     reloaded = VideoLaVITDetokenizerPipeline.from_pretrained(tmp_path / "saved")

@@ -301,10 +301,13 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
                 "positions; shorten the prompt (fewer clips, e.g. the video processor's max_clips, or less text) or "
                 "ask for fewer new tokens"
             )
-        prefill = cache is None or (_checking() and past_length == 0)
-        if position_ids is None and attention_mask is not None and attention_mask.ndim == 2 and prefill:
+        length = inputs_embeds.shape[1]
+        covers = cache is None or (
+            _checking() and attention_mask is not None and attention_mask.shape[-1] == past_length + length
+        )
+        if position_ids is None and attention_mask is not None and attention_mask.ndim == 2 and covers:
             # Positions count from each sample's first real token (left padding), as the reference does.
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -length:]
         return self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
@@ -395,12 +398,19 @@ class VideoLaVITForConditionalGeneration(VideoLaVITPreTrainedModel, GenerationMi
             **kwargs,
         )
         logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
+        layout = self.token_layout
+        if logits.shape[-1] > layout.image_token_id:
+            # After `resize_token_embeddings` the head has rows for the placeholder ids: they are never predicted.
+            logits[..., layout.image_token_id : layout.video_token_id + 1] = torch.finfo(logits.dtype).min
         loss = None
         if labels is not None:
             vocab_size = self.config.text_config.vocab_size
             if _checking():
                 targets = labels[labels != -100]
-                if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= vocab_size):
+                placeholders = (targets == layout.image_token_id) | (targets == layout.video_token_id)
+                if targets.numel() and (
+                    int(targets.min()) < 0 or int(targets.max()) >= vocab_size or bool(placeholders.any())
+                ):
                     raise InvalidInputError(
                         f"labels must be -100 or ids in [0, {vocab_size}); set -100 at <image> / <video> placeholders"
                     )
@@ -519,6 +529,8 @@ class VideoLaVITForConditionalGeneration(VideoLaVITPreTrainedModel, GenerationMi
             guidance_scale=guidance_scale,
             **kwargs,
         )
+        if sequences.shape[0] != prompt_mask.shape[0]:  # num_return_sequences: several rows per prompt
+            prompt_mask = prompt_mask.repeat_interleave(sequences.shape[0] // prompt_mask.shape[0], dim=0)
         return sequences, prompt_mask
 
     def generate_keyframe_tokens(

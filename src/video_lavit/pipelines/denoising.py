@@ -9,6 +9,7 @@ and it comes in as a function.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -64,6 +65,8 @@ def denoise(
         callback_on_step_end_tensor_inputs (`list[str]`): the tensors given to the callback (`["latents"]`).
     """
     pipeline._num_timesteps = len(timesteps)
+    # Only schedulers whose step draws noise take a generator (as diffusers' `prepare_extra_step_kwargs`).
+    step_kwargs = {"generator": step_generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
     with pipeline.progress_bar(total=len(timesteps)) as progress_bar:
         for step, timestep in enumerate(timesteps):
             model_input = torch.cat([latents] * 2) if do_classifier_free_guidance else latents
@@ -72,7 +75,7 @@ def denoise(
             if do_classifier_free_guidance:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + guidance_scale * (cond - uncond)
-            latents = scheduler.step(noise_pred, timestep, latents, generator=step_generator, return_dict=False)[0]
+            latents = scheduler.step(noise_pred, timestep, latents, return_dict=False, **step_kwargs)[0]
             if callback_on_step_end is not None:
                 tensors = {name: {"latents": latents}[name] for name in callback_on_step_end_tensor_inputs or []}
                 latents = callback_on_step_end(pipeline, step, timestep, tensors).pop("latents", latents)

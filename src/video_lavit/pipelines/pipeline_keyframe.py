@@ -178,11 +178,15 @@ class VideoLaVITKeyframePipeline(DenoisingStateMixin, DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         return_latents: bool = False,
+        caller=None,
     ) -> torch.Tensor:
         """Keyframe codes -> images `[batch, 3, height, width]` in [-1, 1] (or the denoised latents), for checked
-        inputs."""
+        inputs. `caller` (the detokenizer pipeline, rendering a clip's keyframe) is the pipeline the callbacks and the
+        progress bar see, with this stage's `guidance_scale` and `num_timesteps`."""
         device = self._execution_device
         self._guidance_scale = guidance_scale
+        caller = caller if caller is not None else self
+        caller._guidance_scale = guidance_scale
         prompt_embeds, pooled = self.encode_codes(
             keyframe_codes, device=device, do_classifier_free_guidance=self.do_classifier_free_guidance
         )
@@ -216,7 +220,7 @@ class VideoLaVITKeyframePipeline(DenoisingStateMixin, DiffusionPipeline):
             )[0]
 
         latents = denoise(
-            self,
+            caller,
             latents=latents,
             timesteps=self.keyframe_scheduler.timesteps[start_step:],
             scheduler=self.keyframe_scheduler,

@@ -503,6 +503,7 @@ class VideoLaVITDetokenizerPipeline(DenoisingStateMixin, DiffusionPipeline):
                     noise_constraint_strength=noise_constraint_strength,
                     callback_on_step_end=callback_on_step_end,
                     callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+                    caller=self,
                 )
                 # As the reference, the rendered keyframe becomes an 8-bit picture (resized to the video size if
                 # needed) before the video UNet sees it.

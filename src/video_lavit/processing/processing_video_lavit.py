@@ -182,6 +182,7 @@ class VideoLaVITProcessor(ProcessorMixin):
         keyframe_tokenizer=None,
         keyframe_tokens=None,
         motion_codes: torch.Tensor | None = None,
+        return_pixel_values: bool = False,
         padding: bool | str = True,
         padding_side: str | None = None,
         truncation: bool | None = None,
@@ -215,13 +216,17 @@ class VideoLaVITProcessor(ProcessorMixin):
                 clips (video after video), then the images.
             motion_codes (`torch.LongTensor` `[clips, 135]`, *optional*): the motion codes of every clip, to write
                 them as ids instead of placeholders.
+            return_pixel_values (`bool`, *optional*, defaults to `False`): with features, return the keyframes'
+                `pixel_values` in sequence order instead of `keyframe_features`, so that the model computes the
+                features itself, with their gradient (training the keyframe projection).
             padding (`bool` or `str`, *optional*, defaults to `True`): `True` / `"longest"`, `"max_length"`, or
                 `False` / `"do_not_pad"`.
             padding_side (`str`, *optional*): `"left"` (the default, for generation) or `"right"`.
             truncation (`bool`, *optional*): cut sequences longer than `max_length`, only in text after the last
                 media span (a cut inside or before a span is an error: media are never cut).
             max_length (`int`, *optional*): the length of `padding="max_length"` and `truncation`.
-            return_tensors (`str`, *optional*, defaults to `"pt"`): `"pt"`, `"np"` or `None` (lists).
+            return_tensors (`str`, *optional*, defaults to `"pt"`): `"pt"`, `"np"` or `None` (ids as lists; the
+                media stay tensors).
             add_special_tokens (`bool`, *optional*, defaults to `True`): put BOS at the start of each prompt.
             text_kwargs, videos_kwargs, images_kwargs (`dict`, *optional*): the same options grouped as
                 transformers' processors take them.
@@ -273,7 +278,7 @@ class VideoLaVITProcessor(ProcessorMixin):
             raise InvalidInputError(f"max_length must be a positive integer, got {max_length!r}.")
         if (padding == "max_length" or truncation) and max_length is None:
             raise InvalidInputError("padding='max_length' and truncation need max_length.")
-        if isinstance(videos, Mapping):  # the video processor's output, decoded before
+        if isinstance(videos, Mapping) and "keyframe_pixel_values" in videos:  # the video processor's output
             clips = _checked_clips(videos)
             video_list = list(range(len(clips["num_clips"])))
         else:
@@ -315,7 +320,7 @@ class VideoLaVITProcessor(ProcessorMixin):
         num_clips = clips["num_clips"].tolist() if clips is not None else []
         keyframes = self._keyframe_spans(clips, image_pixels, keyframe_tokenizer, keyframe_tokens)
         motion = self._motion_spans(sum(num_clips), motion_codes)
-        input_ids, features, motion_order = self._expand(prompts, num_clips, keyframes, motion)
+        input_ids, features, motion_order, keyframe_order = self._expand(prompts, num_clips, keyframes, motion)
         if truncation:
             input_ids = [self._truncate(ids, max_length, row) for row, ids in enumerate(input_ids)]
         if padding in (False, "do_not_pad") and return_tensors and len({len(ids) for ids in input_ids}) > 1:
@@ -333,8 +338,16 @@ class VideoLaVITProcessor(ProcessorMixin):
         data = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         if motion_order:
             data["motion_vectors"] = clips["motion_vectors"][motion_order]
-        if features:
-            data["keyframe_features"] = torch.cat(features)
+        if features and return_pixel_values:
+            pixels = [
+                value
+                for value in (clips["keyframe_pixel_values"] if clips else None, image_pixels)
+                if value is not None
+            ]
+            data["pixel_values"] = torch.cat(pixels)[keyframe_order]
+        elif features:
+            features = torch.cat(features)
+            data["keyframe_features"] = features.float() if return_tensors == "np" else features
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def _keyframe_spans(
@@ -416,17 +429,19 @@ class VideoLaVITProcessor(ProcessorMixin):
         return self.layout.motion_codes_to_ids(motion_codes).tolist()
 
     def _expand(self, prompts, num_clips, keyframes, motion):
-        """Replace each placeholder of each prompt by its spans; returns the ids, the features in sequence order
-        and the clips (indices) whose motion positions are placeholders, in sequence order."""
+        """Replace each placeholder of each prompt by its spans; returns the ids, the features in sequence order,
+        the clips (indices) whose motion positions are placeholders and the keyframes (indices), in sequence
+        order."""
         layout = self.layout
         video_starts = [sum(num_clips[:index]) for index in range(len(num_clips))]
         total_clips = sum(num_clips)
-        features, motion_order, rows = [], [], []
+        features, motion_order, keyframe_order, rows = [], [], [], []
         next_video = next_image = 0
         placeholder_motion = [self.video_token_id] * layout.motion_tokens_per_clip
 
         def keyframe(index):
             ids, values = keyframes[index]
+            keyframe_order.append(index)
             if values is not None:
                 features.append(values)
             return [layout.image_start_id, *ids, layout.image_end_id]
@@ -448,7 +463,7 @@ class VideoLaVITProcessor(ProcessorMixin):
                 else:
                     row.append(token_id)
             rows.append(row)
-        return rows, features, motion_order
+        return rows, features, motion_order, keyframe_order
 
     def _truncate(self, ids: list[int], max_length: int, row: int) -> list[int]:
         """Cut `ids` to `max_length`, only in text after the last media span."""

@@ -24,7 +24,9 @@ def freeze_for_training(model: nn.Module, train_keyframe_projection: bool = Fals
             tokenizers are frozen, the decoder and its head train), or a [`VideoLaVITVisualTokenizer`] (its ViT is
             frozen). A PEFT-wrapped model is unwrapped first.
         train_keyframe_projection (`bool`, *optional*, defaults to `False`): for the understanding checkpoint
-            (`keyframe_input="features"`), keep the keyframe tokenizer's `language_projection` trainable.
+            (`keyframe_input="features"`), keep the keyframe tokenizer's `language_projection` trainable; build the
+            inputs with `processor(..., return_pixel_values=True)` so that the model computes the features (and
+            their gradient) itself.
 
     Returns:
         The names of the frozen modules.
