@@ -551,9 +551,7 @@ def test_processor_edge_cases(understanding, processor, tmp_path):
     bf16 = build_model().to(torch.bfloat16)
     as_numpy = processor(text="<image>", images=images.bfloat16(), keyframe_tokenizer=bf16, return_tensors="np")
     assert as_numpy["keyframe_features"].dtype.name == "float32"
-    from video_lavit import make_sample_video
-
-    from video_lavit import VideoLaVITVideoProcessor
+    from video_lavit import VideoLaVITVideoProcessor, make_sample_video
 
     path = make_sample_video(tmp_path / "row.mp4", width=64, height=48, seconds=4.0)
     small = VideoLaVITProcessor(

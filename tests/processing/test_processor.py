@@ -269,6 +269,14 @@ def test_standard_options_and_unknown_options(processor):
         processor(text=long_text, images=image, keyframe_tokens=tokens, truncation=True, max_length=5)
     with pytest.raises(InvalidInputError, match="need max_length"):
         processor(text="the cat", truncation=True)
+    # Hostile keyframe tokens: negative counts, NaN features.
+    bad = VideoLaVITKeyframeTokens(token_counts=torch.tensor([-1]), codes=torch.zeros(0, dtype=torch.long))
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        processor(text="<image>", images=image, keyframe_tokens=bad)
+    nan = keyframe_tokens(1, features=True)
+    nan.features[0, 0] = float("nan")
+    with pytest.raises(InvalidInputError, match="NaN"):
+        processor(text="<image>", images=image, keyframe_tokens=nan)
     with pytest.raises(InvalidInputError, match="padding_side"):
         processor(text="the cat", padding_side="middle")
 

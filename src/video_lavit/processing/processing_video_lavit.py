@@ -50,6 +50,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils.chat_template_utils import mark_control_tokens
 
+from ..checks import check_finite
 from ..errors import InvalidInputError, UnknownOptionError
 from ..loading import check_local_folder
 from ..media_tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, VideoLaVITTokenLayout
@@ -383,6 +384,8 @@ class VideoLaVITProcessor(ProcessorMixin):
             raise InvalidInputError(
                 f"keyframe_tokens hold {len(counts)} keyframes, but the videos and images have {len(pixel_values)}"
             )
+        if not all(isinstance(count, int) and count >= 0 for count in counts):
+            raise InvalidInputError(f"keyframe_tokens.token_counts must be non-negative integers, got {counts}")
         codes, features = keyframe_tokens.codes, keyframe_tokens.features
         if (codes is None) == (features is None):
             raise InvalidInputError("keyframe_tokens must hold either codes or features")
@@ -391,8 +394,12 @@ class VideoLaVITProcessor(ProcessorMixin):
             raise InvalidInputError(
                 f"keyframe_tokens hold {len(values)} tokens, but their token_counts add up to {sum(counts)}"
             )
+        if features is not None:
+            check_finite(features, "keyframe_tokens.features")
+        # Codes become id lists here; features stay on their device for the model.
+        values = values.detach().cpu() if codes is not None else values.detach()
         spans = []
-        for part in values.detach().cpu().split(counts):
+        for part in values.split(counts):
             if codes is not None:
                 if part.numel() and (int(part.min()) < 0 or int(part.max()) >= self.layout.num_visual_codes):
                     raise InvalidInputError(f"keyframe codes must lie in [0, {self.layout.num_visual_codes})")
