@@ -73,6 +73,23 @@ class VideoLaVITKeyframeTokens(ModelOutput):
         return list(self.codes.split(self.token_counts.tolist()))
 
 
+def tokenize_keyframes(
+    visual_tokenizer,
+    pixel_values: torch.Tensor,
+    keyframe_input: str,
+    selection: str,
+    generator: torch.Generator | None = None,
+) -> VideoLaVITKeyframeTokens:
+    """Keyframes `[keyframes, 3, 224, 224]` -> their tokens with `visual_tokenizer`: codes (`keyframe_input="codes"`,
+    never with gradients) or features (`"features"`, with gradients to the tokenizer's trainable parts)."""
+    if keyframe_input == "codes":
+        with torch.no_grad():
+            output = visual_tokenizer.tokenize(pixel_values, selection=selection, generator=generator)
+        return VideoLaVITKeyframeTokens(token_counts=output.num_tokens, codes=output.indices[output.attention_mask])
+    output = visual_tokenizer.encode_features(pixel_values, selection=selection, generator=generator)
+    return VideoLaVITKeyframeTokens(token_counts=output.num_tokens, features=output.features[output.attention_mask])
+
+
 def position_limit(config: VideoLaVITConfig) -> int | None:
     """The most positions the language model reads, or None when its rotary embedding is scaled to extend them."""
     text = config.text_config
@@ -154,19 +171,10 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
             [`VideoLaVITKeyframeTokens`]. Codes never carry gradients; features carry gradients to the keyframe
             tokenizer's trainable parts (the ViT is always run without them).
         """
-        tokenizer = self.visual_tokenizer
         device = self.get_input_embeddings().weight.device
-        pixel_values = pixel_values.to(device)
-        selection = self.config.keyframe_selection
-        if self.config.keyframe_input == "codes":
-            with torch.no_grad():
-                output = tokenizer.tokenize(pixel_values, selection=selection, generator=generator)
-            return VideoLaVITKeyframeTokens(
-                token_counts=output.num_tokens, codes=output.indices[output.attention_mask]
-            )
-        output = tokenizer.encode_features(pixel_values, selection=selection, generator=generator)
-        return VideoLaVITKeyframeTokens(
-            token_counts=output.num_tokens, features=output.features[output.attention_mask]
+        config = self.config
+        return tokenize_keyframes(
+            self.visual_tokenizer, pixel_values.to(device), config.keyframe_input, config.keyframe_selection, generator
         )
 
     @torch.no_grad()
