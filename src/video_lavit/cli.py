@@ -259,6 +259,49 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_prepare(args: argparse.Namespace) -> int:
+    from .training.prepare import prepare_corpus
+
+    if args.quiet:
+        disable_progress_bars()
+    options = {}
+    if args.max_clips is not None:
+        options["max_clips"] = None if args.max_clips == 0 else args.max_clips
+
+    def summary(result):
+        lines = [
+            f"{result.prepared} of {result.samples} samples prepared ({result.clips} clips) in {result.output_dir}",
+        ]
+        if result.shards_skipped:
+            lines.append(f"{result.shards_skipped} of {result.shards} shards were already there (resumed)")
+        if result.failed:
+            classes = ", ".join(f"{count} {name}" for name, count in sorted(result.error_classes.items()))
+            lines.append(f"{result.failed} failed ({classes}): see {result.errors_path}")
+        return lines
+
+    return _report(
+        lambda: prepare_corpus(
+            args.source,
+            args.output,
+            tokenizers=args.tokenizers,
+            num_proc=args.num_proc,
+            engine=args.engine,
+            shard_size=args.shard_size,
+            batch_size=args.batch_size,
+            media_root=args.media_root,
+            processor_options=options,
+            progress=not args.quiet,
+        ),
+        summary,
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .training.train import main as train_main
+
+    return train_main([args.stage, *args.arguments])
+
+
 def _int_at_least(minimum: int, maximum: int | None = None):
     def parse(text: str) -> int:
         try:
@@ -398,6 +441,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an output folder that already holds files"
     )
     detokenizer.set_defaults(handler=run_convert_detokenizer)
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="videos, images and conversations -> token shards (Parquet) for training, with an error report",
+    )
+    prepare.add_argument(
+        "source",
+        help="a CSV/JSONL/JSON corpus (video|image + caption, WebVid, LLaVA / Video-ChatGPT conversations), a folder "
+        "of videos, or a folder saved by datasets",
+    )
+    prepare.add_argument("--output", required=True, help="folder to write (an existing preparation is resumed)")
+    prepare.add_argument(
+        "--tokenizers", help="a Video-LaVIT model folder whose tokenizers make the tokens (default: motion grids only)"
+    )
+    prepare.add_argument("--num-proc", type=_positive_int, default=1, help="worker processes / Ray actors (default 1)")
+    prepare.add_argument("--engine", choices=("datasets", "ray"), default="datasets", help="(default %(default)s)")
+    prepare.add_argument("--shard-size", type=_positive_int, default=256, help="samples per shard (default 256)")
+    prepare.add_argument("--batch-size", type=_positive_int, default=4, help="samples per worker call (default 4)")
+    prepare.add_argument("--media-root", help="folder that relative media paths are relative to")
+    prepare.add_argument("--max-clips", type=_int_at_least(0), help="most clips per video (default 16; 0: no limit)")
+    prepare.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    prepare.set_defaults(handler=run_prepare)
+
+    train = commands.add_parser(
+        "train",
+        help="train a stage with transformers' Trainer: pretrain, sft or motion-tokenizer (flags or a YAML file)",
+        add_help=False,
+    )
+    train.add_argument("stage", nargs="?", default="", help="pretrain, sft or motion-tokenizer")
+    train.add_argument("arguments", nargs=argparse.REMAINDER, help="CONFIG.yaml, or the stage's flags (--help)")
+    train.set_defaults(handler=run_train)
 
     generate = commands.add_parser("generate", help="text-to-video or image-to-video, written with export_to_video")
     generate.add_argument("prompt", nargs="?", help="the text prompt (optional with --image)")

@@ -1,0 +1,263 @@
+"""`video-lavit train pretrain | sft | motion-tokenizer`: the training stages as `transformers.Trainer` runs.
+
+Arguments are `HfArgumentParser` dataclasses (`ModelArguments`, `DataArguments`, `LoraArguments`, and transformers'
+own `TrainingArguments`), given as flags or as one YAML file whose keys are the flags' names:
+
+    video-lavit train sft --model MODEL --data PREPARED --output_dir runs/sft --use_lora --bf16
+    video-lavit train sft examples/configs/sft_lora.yaml
+    torchrun --nproc_per_node 8 -m video_lavit.cli train pretrain config.yaml
+
+- `pretrain` (stage 2): `VideoLaVITPretrainingCollator` over prepared captioned videos / images, with plain-text
+  corpora (`--text_data`) mixed in at `--text_probability`.
+- `sft` (stage 3): `VideoLaVITInstructionCollator` over prepared conversations.
+- `motion-tokenizer` (stage 1): `MotionGridDataCollator` over corpora prepared without tokenizers (their motion grids).
+
+The language-model stages freeze both tokenizers (`freeze_for_training`), optionally wrap the model in PEFT LoRA
+(`video_lavit_lora_config`), resume with `--resume_from_checkpoint PATH | last`, and save the result (the model, or
+the adapter; `--merge_lora` also saves the merged model) with its processor in `output_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import datasets
+import torch
+from transformers import HfArgumentParser, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from ..errors import InvalidInputError
+from .collators import VideoLaVITInstructionCollator, VideoLaVITPretrainingCollator
+from .freezing import freeze_for_training
+from .lora import TRAINABLE_TOKEN_CHOICES, video_lavit_lora_config
+from .motion_tokenizer import MotionGridDataCollator
+from .prepare import load_prepared
+
+STAGES = ("pretrain", "sft", "motion-tokenizer")
+
+
+@dataclass
+class ModelArguments:
+    model: str = field(
+        metadata={
+            "help": "the model folder to train: a Video-LaVIT language model (pretrain, sft) or a motion tokenizer "
+            "(motion-tokenizer; a folder with only its config.json trains one from scratch)"
+        }
+    )
+    processor: str | None = field(default=None, metadata={"help": "the processor folder (default: --model)"})
+    dtype: str = field(
+        default="float32",
+        metadata={"help": "dtype the weights load in (float32, bfloat16); mixed precision is --bf16"},
+    )
+    train_keyframe_projection: bool = field(
+        default=False,
+        metadata={"help": "sft on an understanding checkpoint: also train the keyframe tokenizer's projection"},
+    )
+
+
+@dataclass
+class DataArguments:
+    data: list[str] = field(metadata={"help": "prepared corpus folders (`video-lavit prepare`), concatenated"})
+    text_data: list[str] | None = field(
+        default=None, metadata={"help": "pretrain: prepared plain-text corpora mixed in (RedPajama-style)"}
+    )
+    text_probability: float = field(
+        default=0.0, metadata={"help": "pretrain: probability that a sample comes from --text_data"}
+    )
+    eval_data: list[str] | None = field(default=None, metadata={"help": "prepared corpora to evaluate on"})
+    max_length: int | None = field(
+        default=None, metadata={"help": "longest sequence (default: the model's positions); clips cut at boundaries"}
+    )
+    media_first_probability: float = field(
+        default=0.5, metadata={"help": "pretrain: probability of [media, text] rather than [text, media]"}
+    )
+    padding_side: str = field(default="right", metadata={"help": "where padding goes: right or left"})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "sft: a system message before every conversation (default: the template's)"}
+    )
+
+
+@dataclass
+class LoraArguments:
+    use_lora: bool = field(default=False, metadata={"help": "train a PEFT LoRA adapter instead of every weight"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scale"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    trainable_tokens: str = field(
+        default="none",
+        metadata={"help": f"token rows trained with the adapter: {', '.join(TRAINABLE_TOKEN_CHOICES)}"},
+    )
+    merge_lora: bool = field(
+        default=False, metadata={"help": "also save the merged model in output_dir/merged (merge_and_unload)"}
+    )
+
+
+def parse_arguments(argv: Sequence[str]) -> tuple[ModelArguments, DataArguments, LoraArguments, TrainingArguments]:
+    """Flags, or a single YAML file (`.yaml` / `.yml`) holding them."""
+    parser = HfArgumentParser((ModelArguments, DataArguments, LoraArguments, TrainingArguments))
+    argv = list(argv)
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        if not os.path.isfile(argv[0]):
+            raise InvalidInputError(f"{argv[0]}: no such configuration file.")
+        return parser.parse_yaml_file(os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(argv)
+
+
+def _load_corpora(folders: list[str]) -> datasets.Dataset:
+    parts = [load_prepared(folder) for folder in folders]
+    return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def _resume_point(training_args: TrainingArguments) -> str | None:
+    resume = training_args.resume_from_checkpoint
+    if resume in ("last", "True", "true"):
+        resume = get_last_checkpoint(training_args.output_dir)
+        if resume is None:
+            raise InvalidInputError(f"{training_args.output_dir}: holds no checkpoint to resume from.")
+    return resume
+
+
+def build_trainer(
+    stage: str,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    lora_args: LoraArguments,
+    training_args: TrainingArguments,
+) -> Trainer:
+    """The `Trainer` of a stage, with its model, data and collator (what `run` trains)."""
+    if stage not in STAGES:
+        raise InvalidInputError(f"the stage must be one of {', '.join(STAGES)}, got {stage!r}.")
+    dtype = getattr(torch, model_args.dtype, None)
+    if not isinstance(dtype, torch.dtype):
+        raise InvalidInputError(f"--dtype must name a torch dtype (float32, bfloat16), got {model_args.dtype!r}.")
+    training_args.remove_unused_columns = False  # the collators read the prepared rows' raw columns
+    if stage == "motion-tokenizer":
+        return _motion_tokenizer_trainer(model_args, data_args, training_args, dtype)
+
+    from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration, position_limit
+    from ..processing.processing_video_lavit import VideoLaVITProcessor
+
+    model = VideoLaVITForConditionalGeneration.from_pretrained(model_args.model, dtype=dtype)
+    processor = VideoLaVITProcessor.from_pretrained(model_args.processor or model_args.model)
+    processor.check_layout(model)
+    freeze_for_training(model, train_keyframe_projection=model_args.train_keyframe_projection)
+    if training_args.gradient_checkpointing:
+        model.config.use_cache = False
+    if lora_args.use_lora:
+        from peft import get_peft_model
+
+        config = video_lavit_lora_config(
+            model,
+            r=lora_args.lora_r,
+            lora_alpha=lora_args.lora_alpha,
+            lora_dropout=lora_args.lora_dropout,
+            trainable_tokens=lora_args.trainable_tokens,
+        )
+        model = get_peft_model(model, config)
+        if training_args.gradient_checkpointing:
+            model.enable_input_require_grads()
+    max_length = data_args.max_length or position_limit(model.config)
+    options = dict(processor=processor, max_length=max_length, padding_side=data_args.padding_side)
+    train_dataset = _load_corpora(data_args.data)
+    if stage == "pretrain":
+        collator = VideoLaVITPretrainingCollator(
+            **options, media_first_probability=data_args.media_first_probability, seed=training_args.seed
+        )
+        if data_args.text_data and data_args.text_probability > 0:
+            train_dataset = datasets.interleave_datasets(
+                [train_dataset, _load_corpora(data_args.text_data)],
+                probabilities=[1 - data_args.text_probability, data_args.text_probability],
+                seed=training_args.seed,
+                stopping_strategy="first_exhausted",
+            )
+    else:
+        collator = VideoLaVITInstructionCollator(**options, system_prompt=data_args.system_prompt)
+    eval_dataset = _load_corpora(data_args.eval_data) if data_args.eval_data else None
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=processor,
+    )
+    return trainer
+
+
+def _motion_tokenizer_trainer(model_args, data_args, training_args, dtype) -> Trainer:
+    from ..media_tokenizers.configuration_motion_tokenizer import VideoLaVITMotionTokenizerConfig
+    from ..media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
+
+    folder = model_args.model
+    has_weights = os.path.isdir(folder) and any(name.endswith(".safetensors") for name in os.listdir(folder))
+    if has_weights:
+        model = VideoLaVITMotionTokenizer.from_pretrained(folder, dtype=dtype)
+    else:
+        model = VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerConfig.from_pretrained(folder)).to(dtype)
+    corpus = _load_corpora(data_args.data)
+    if len(corpus) and corpus[0]["keyframe_input"] != "none":
+        raise InvalidInputError(
+            f"{data_args.data[0]}: holds tokens, not motion grids; prepare the corpus without --tokenizers to train "
+            "the motion tokenizer on it."
+        )
+    grids = corpus.select_columns(["motion_vectors"]).map(
+        lambda batch: {"motion_vectors": [grid for grids in batch["motion_vectors"] for grid in grids]},
+        batched=True,
+        features=datasets.Features({"motion_vectors": datasets.Array4D(shape=(2, 24, 20, 36), dtype="float32")}),
+    )
+    return Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=grids.with_format("torch"),
+        data_collator=MotionGridDataCollator(),
+    )
+
+
+def run(stage: str, argv: Sequence[str]) -> str:
+    """Parse the arguments, train, save into `output_dir`; returns `output_dir`."""
+    model_args, data_args, lora_args, training_args = parse_arguments(argv)
+    trainer = build_trainer(stage, model_args, data_args, lora_args, training_args)
+    trainer.train(resume_from_checkpoint=_resume_point(training_args))
+    trainer.save_model(training_args.output_dir)
+    model = trainer.model
+    if lora_args.use_lora and lora_args.merge_lora and trainer.is_world_process_zero():
+        merged = model.merge_and_unload()
+        merged.save_pretrained(os.path.join(training_args.output_dir, "merged"))
+        if trainer.processing_class is not None:
+            trainer.processing_class.save_pretrained(os.path.join(training_args.output_dir, "merged"))
+    return training_args.output_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in STAGES:
+        print(
+            f"usage: video-lavit train {{{','.join(STAGES)}}} (CONFIG.yaml | --flags); "
+            "`video-lavit train sft --help` lists the flags",
+            file=sys.stderr,
+        )
+        return 2
+    from ..errors import VideoLaVITError
+
+    try:
+        output_dir = run(argv[0], argv[1:])
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"trained: {output_dir}")
+    return 0
+
+
+__all__ = [
+    "DataArguments",
+    "LoraArguments",
+    "ModelArguments",
+    "STAGES",
+    "build_trainer",
+    "main",
+    "parse_arguments",
+    "run",
+]
