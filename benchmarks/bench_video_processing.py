@@ -4,9 +4,12 @@ What is measured, on procedural 1280x720 25 fps H.264 (libx264, default settings
 by `make_sample_video` (1 and 10 minutes by default):
 
 (a) plain decode: PyAV decodes every frame of the file with the same decoder threading as our first pass
-    (`thread_type="AUTO"`) and does nothing else. This is the lower bound of any path that reads every frame.
+    (`thread_type="AUTO"`) and does nothing else. This is the lower bound of any path that decodes every frame.
 (b) faithful: `VideoClipReader(path, max_clips=16)` (re-encoding to MPEG-4 at 6 fps / 8 Mb/s, as the reference)
     and decoding all its clips.
+(b') the same with every source frame decoded: the video is passed as an open file object, which turns
+    `frame_skipping` off (the reader skips only for inputs it can read twice). (b') / (b) is that mechanism's gain;
+    both must give identical clips, which is checked.
 (c) reencode=False: `VideoClipReader(path, reencode=False)` and all its clips; clips start at the source's
     keyframes and the vectors are H.264's own.
 (d) baseline, the reference's approach restated (1-minute video only): re-encode the whole video to an MPEG-4
@@ -29,9 +32,35 @@ torch, torchvision and transformers). The table ends with the ratios and the tar
 On a machine shared with other work, the wall times vary from run to run (the load average is printed): use
 `--repeat 3` (the fastest run is kept) and compare the CPU seconds too.
 
+`--stages` adds where the faithful path's time goes: one more subprocess runs each stage on its own, over the whole
+1-minute video with the reader's settings, each adding one step to the stage it builds on (demux; source decode of
+every frame, or skipping what `frame_skipping` skips; the `fps` and `format` filters; the MPEG-4 encoder; then on the
+clips' encoded packets the MPEG-4 decode with vector export, reading and pooling the vectors, and the keyframe's RGB
+conversion with `clip_motion_grid`). Measured on 2 CPUs shared with other work (load 4, so the wall times are about
+twice the CPU times; FFmpeg's decoder and encoder threads run in parallel, so CPU seconds can exceed wall seconds):
+
+    stage                                          cpu s   adds cpu s
+    0. demux                                        0.04
+    1. decode every source frame                    5.72         5.68
+    2. decode, skipping dropped frames              3.92         3.89   (instead of 1: 744 of 1500 frames are
+                                                                         non-reference, 562 of them dropped by fps)
+    3. + fps and format filters                     4.02         0.10
+    4. + MPEG-4 encode (= first pass)               6.84         2.82
+    5. clips: MPEG-4 decode with vector export      0.69
+    6. + read and pool the vectors                  1.22         0.53
+    7. + keyframe RGB, clip grid (= second pass)    1.52         0.31
+
+In the same run: faithful 8.58 CPU s (10.75 s wall), without frame skipping 10.90 CPU s (1.27x), baseline 39.56 CPU
+s (54.2 s wall): 4.6x in CPU seconds, 5.0x in wall seconds (before frame skipping, another run: 3.8x in CPU
+seconds). What bounds the faithful path: the reference frames of the source must be decoded (3.9 CPU s) and the
+MPEG-4 encoder's work is fixed by its settings (2.8 CPU s), since both shape the output; with the second pass
+(1.5 CPU s) that is 8.4 CPU s, at best 4.2 s of wall time on 2 free cores. 8x over a baseline of 40 CPU s would need
+5 CPU s, less than the decode and encode alone.
+
 Usage:
     python benchmarks/bench_video_processing.py                     # 1- and 10-minute videos (generation: ~13 min)
     python benchmarks/bench_video_processing.py --quick             # 1-minute video only
+    python benchmarks/bench_video_processing.py --quick --stages    # and where the faithful path's time goes
     python benchmarks/bench_video_processing.py --cache-dir ~/.cache/video_lavit_bench   # keep the videos
     python -m cProfile -s cumtime benchmarks/bench_video_processing.py --child faithful --video VIDEO.mp4
 """
@@ -55,10 +84,11 @@ FPS, BIT_RATE, ENCODER_THREADS, NUM_FRAMES, MAX_CLIPS, GRID_SIZE = 6, 8_000_000,
 EMPTY_VALUE = -10000.0
 RESULT_PREFIX = "BENCH_RESULT "
 
-PATHS = ("plain", "faithful", "no_reencode", "baseline")
+PATHS = ("plain", "faithful", "faithful_all_frames", "no_reencode", "baseline")
 LABELS = {
     "plain": "(a) plain PyAV decode (lower bound)",
     "faithful": "(b) faithful VideoClipReader",
+    "faithful_all_frames": "(b') faithful, no frame skipping",
     "no_reencode": "(c) VideoClipReader reencode=False",
     "baseline": "(d) baseline: reference approach",
 }
@@ -249,6 +279,170 @@ def _prepare_baseline(video: str):
     return work
 
 
+def _prepare_faithful_all_frames(video: str):
+    """(b) with every source frame decoded: a file object input turns `frame_skipping` off."""
+    from video_lavit.processing.video_io import VideoClipReader
+
+    def work() -> dict:
+        with open(video, "rb") as file, VideoClipReader(file, max_clips=MAX_CLIPS, progress=False) as reader:
+            clips = list(reader)
+        return {
+            "clips": [(clip.start_frame, clip.keyframe, clip.motion_vectors) for clip in clips],
+            "output": f"{len(clips)} clips of {reader.info.num_frames} frames",
+        }
+
+    return work
+
+
+def run_stages(video: str) -> None:
+    """Time each stage of the faithful path on its own, in this process, and print them as one JSON line.
+
+    Each stage runs once over the whole video with the package's settings and adds one step to the one before, so
+    the difference of two rows is what that step costs: demuxing, source decoding (all frames, then without the
+    frames `frame_skipping` leaves out), the `fps` and `format` filters, the MPEG-4 encoder, then, on the encoded
+    packets of the clips, the MPEG-4 decoding with vector export, reading the vectors and pooling them, and the
+    keyframe's RGB conversion with `clip_motion_grid` (the second pass).
+    """
+    from fractions import Fraction
+
+    import av
+
+    from video_lavit.processing.clip_sampling import select_clip_starts
+    from video_lavit.processing.frame_skipping import SourceFrameSkipper
+    from video_lavit.processing.motion_vectors import clip_motion_grid, pool_frame_motion_vectors
+    from video_lavit.processing.stream_timing import CommandLineTimeline
+
+    def first_pass(decode: bool, skip: bool, filters: bool, encode: bool):
+        packets, encoder, graph, encoded = [], None, None, 0
+        with av.open(video) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            timeline = CommandLineTimeline(container, stream)
+            skipper = SourceFrameSkipper(stream.codec_context, timeline.time_base, FPS) if skip else None
+
+            def drain() -> None:
+                nonlocal encoder, encoded
+                while True:
+                    try:
+                        frame = graph.pull()
+                    except (BlockingIOError, EOFError):
+                        return
+                    if not encode:
+                        continue
+                    if encoder is None:
+                        encoder = av.CodecContext.create("mpeg4", "w")
+                        encoder.width, encoder.height = frame.width, frame.height
+                        encoder.pix_fmt, encoder.bit_rate = "yuv420p", BIT_RATE
+                        encoder.time_base, encoder.framerate = Fraction(1, FPS), Fraction(FPS)
+                        encoder.thread_type, encoder.thread_count = "SLICE", ENCODER_THREADS
+                    frame.pict_type = av.video.frame.PictureType.NONE
+                    frame.pts = encoded
+                    encoded += 1
+                    packets.extend(encoder.encode(frame))
+
+            for packet in container.demux(stream):
+                if not decode:
+                    continue
+                timeline.correct_packet(packet)
+                if skipper is None:
+                    frames = ((frame, False) for frame in packet.decode())
+                else:
+                    skipper.before_decode(packet)
+                    frames = skipper.frames(packet.decode())
+                for frame, placeholder in frames:
+                    frame.pts = timeline.frame_pts(frame)
+                    if skipper is not None:
+                        skipper.pushed(frame.pts, placeholder)
+                    if not filters:
+                        continue
+                    if graph is None:
+                        graph = av.filter.Graph()
+                        source = graph.add_buffer(
+                            width=frame.width,
+                            height=frame.height,
+                            format=frame.format.name,
+                            time_base=timeline.time_base,
+                        )
+                        nodes = [graph.add("fps", str(FPS)), graph.add("format", "yuv420p"), graph.add("buffersink")]
+                        graph.link_nodes(source, *nodes).configure()
+                    graph.push(frame)
+                    drain()
+            if graph is not None:
+                graph.push(None)
+                drain()
+            if encoder is not None:
+                packets.extend(encoder.encode(None))
+        return [(bytes(packet), packet.is_keyframe) for packet in packets]
+
+    def second_pass(packets, vectors: bool, grids: bool) -> None:
+        intra_frames = [index for index, (_, keyframe) in enumerate(packets) if keyframe]
+        for start in select_clip_starts(intra_frames, len(packets), num_frames=NUM_FRAMES, max_clips=MAX_CLIPS):
+            decoder = av.CodecContext.create("mpeg4", "r")
+            decoder.thread_count = 1
+            decoder.options = {"flags2": "+export_mvs", "ec": "0"}
+            frame_grids, keyframe = [], None
+            for data, _ in [*packets[start : start + NUM_FRAMES], (None, False)]:
+                for frame in decoder.decode(av.Packet(data) if data is not None else None):
+                    if not vectors or len(frame_grids) == NUM_FRAMES:
+                        continue
+                    if grids and keyframe is None:
+                        keyframe = frame.to_ndarray(format="rgb24")
+                    side_data = frame.side_data.get("MOTION_VECTORS")
+                    motion_vectors = side_data.to_ndarray() if side_data is not None else None
+                    frame_grids.append(pool_frame_motion_vectors(motion_vectors, frame.height, frame.width))
+            if grids:
+                clip_motion_grid(frame_grids, NUM_FRAMES, GRID_SIZE)
+
+    packets = first_pass(decode=True, skip=True, filters=True, encode=True)
+    # (name, the row it adds one step to, the stage)
+    stages = [
+        ("demux", None, lambda: first_pass(decode=False, skip=False, filters=False, encode=False)),
+        ("decode every source frame", 0, lambda: first_pass(decode=True, skip=False, filters=False, encode=False)),
+        (
+            "decode, skipping dropped frames",
+            0,
+            lambda: first_pass(decode=True, skip=True, filters=False, encode=False),
+        ),
+        ("+ fps and format filters", 2, lambda: first_pass(decode=True, skip=True, filters=True, encode=False)),
+        ("+ MPEG-4 encode (= first pass)", 3, lambda: first_pass(decode=True, skip=True, filters=True, encode=True)),
+        ("clips: MPEG-4 decode with vector export", None, lambda: second_pass(packets, vectors=False, grids=False)),
+        ("+ read and pool the vectors", 5, lambda: second_pass(packets, vectors=True, grids=False)),
+        ("+ keyframe RGB, clip grid (= second pass)", 6, lambda: second_pass(packets, vectors=True, grids=True)),
+    ]
+    rows = []
+    for name, builds_on, stage in stages:
+        cpu_start, start = _cpu_seconds(), time.perf_counter()
+        stage()
+        rows.append(
+            {
+                "stage": name,
+                "builds_on": builds_on,
+                "wall": time.perf_counter() - start,
+                "cpu": _cpu_seconds() - cpu_start,
+            }
+        )
+    print(RESULT_PREFIX + json.dumps({"stages": rows}), flush=True)
+
+
+def report_stages(result: dict) -> None:
+    """The stage table: each stage's seconds, and what it adds to the stage it builds on."""
+    print()
+    print("Where the faithful path's time goes (1-minute video; each stage run on its own, one after the other)")
+    if "error" in result:
+        print(f"  failed: {result['error']}")
+        return
+    rows = result["stages"]
+    header = f"  {'stage':<44}{'wall s':>9}{'cpu s':>9}{'adds to':>9}{'adds wall s':>13}{'adds cpu s':>12}"
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for index, row in enumerate(rows):
+        line = f"  {index}. {row['stage']:<41}{row['wall']:9.2f}{row['cpu']:9.2f}"
+        if row["builds_on"] is not None:
+            base = rows[row["builds_on"]]
+            line += f"{row['builds_on']:>9}{row['wall'] - base['wall']:13.2f}{row['cpu'] - base['cpu']:12.2f}"
+        print(line)
+
+
 def _generate(video: str, seconds: float) -> None:
     from video_lavit.processing.sample_video import make_sample_video
 
@@ -260,6 +454,7 @@ def run_child(path_name: str, video: str) -> None:
     work = {
         "plain": _prepare_plain,
         "faithful": lambda v: _prepare_reader(v, reencode=True),
+        "faithful_all_frames": _prepare_faithful_all_frames,
         "no_reencode": lambda v: _prepare_reader(v, reencode=False),
         "baseline": _prepare_baseline,
     }[path_name](video)
@@ -332,6 +527,8 @@ def measure(path_name: str, video: str, repeat: int) -> dict:
                 reason = "killed (out of memory?)"
             return {"error": f"exit status {completed.returncode}: {reason}"}
         runs.append(json.loads(lines[-1][len(RESULT_PREFIX) :]))
+    if "stages" in runs[0]:
+        return runs[0]
     best = min(runs, key=lambda run: run["wall"])
     best["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
     return best
@@ -395,6 +592,12 @@ def report(results: dict, minutes_list: list[float], skipped: dict, load_average
     short, long = min(minutes_list), max(minutes_list)
     speedups = {m: _ratio(value(m, "baseline", "wall"), value(m, "faithful", "wall")) for m in minutes_list}
     cpu_speedups = {m: _ratio(value(m, "baseline", "cpu"), value(m, "faithful", "cpu")) for m in minutes_list}
+    skipping_speedups = {
+        m: _ratio(value(m, "faithful_all_frames", "wall"), value(m, "faithful", "wall")) for m in minutes_list
+    }
+    skipping_cpu_speedups = {
+        m: _ratio(value(m, "faithful_all_frames", "cpu"), value(m, "faithful", "cpu")) for m in minutes_list
+    }
     faithful_over_plain = {m: _ratio(value(m, "faithful", "wall"), value(m, "plain", "wall")) for m in minutes_list}
     no_reencode_over_plain = {
         m: _ratio(value(m, "no_reencode", "wall"), value(m, "plain", "wall")) for m in minutes_list
@@ -422,10 +625,17 @@ def report(results: dict, minutes_list: list[float], skipped: dict, load_average
     print(f"  {'faithful speedup over baseline (baseline / faithful wall)':<62}{per_video(speedups, digits=1)}")
     print(f"  {'  the same in CPU seconds (less sensitive to other load)':<62}{per_video(cpu_speedups, digits=1)}")
     print(f"  {'faithful / plain decode wall':<62}{per_video(faithful_over_plain)}")
+    print(f"  {'frame skipping: no skipping / faithful wall':<62}{per_video(skipping_speedups)}")
+    print(f"  {'  the same in CPU seconds':<62}{per_video(skipping_cpu_speedups)}")
     print(f"  {'reencode=False / plain decode wall':<62}{per_video(no_reencode_over_plain)}")
     print(f"  {growth_label:<62}{growth_text if long != short else 'n/a (needs two video lengths)'}")
     for m, same in same_output.items():
         print(f"  {f'faithful and baseline clips identical ({m:g} min)':<62}{'yes' if same else 'NO'}")
+    for m in minutes_list:
+        skipping, all_frames = value(m, "faithful", "digest"), value(m, "faithful_all_frames", "digest")
+        if skipping is not None and all_frames is not None:
+            same = "yes" if skipping == all_frames else "NO"
+            print(f"  {f'faithful with and without frame skipping identical ({m:g} min)':<62}{same}")
     print()
     print("Targets")
     targets = [
@@ -468,13 +678,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--baseline-max-minutes", type=float, default=1.0, help="skip the baseline on longer videos (default: 1)"
     )
-    parser.add_argument("--child", choices=(*PATHS, "generate"), help=argparse.SUPPRESS)
+    parser.add_argument("--stages", action="store_true", help="also time the faithful path's stages (1-minute video)")
+    parser.add_argument("--child", choices=(*PATHS, "stages", "generate"), help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child == "generate":
         _generate(args.video, args.seconds)
+        return
+    if args.child == "stages":
+        run_stages(args.video)
         return
     if args.child:
         run_child(args.child, args.video)
@@ -491,6 +705,7 @@ def main(argv: list[str] | None = None) -> None:
             bytes_per_minute = os.path.getsize(videos[minutes]) / minutes
 
         results, skipped = {}, {}
+        short = min(minutes_list)
         load_averages = [os.getloadavg()[0]]
         for minutes in minutes_list:
             for path_name in PATHS:
@@ -505,8 +720,14 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 print(f"  measuring {LABELS[path_name]} on the {minutes:g}-min video ...", flush=True)
                 results[minutes, path_name] = measure(path_name, videos[minutes], args.repeat)
+        stages = None
+        if args.stages:
+            print(f"  timing the stages of {LABELS['faithful']} on the {short:g}-min video ...", flush=True)
+            stages = measure("stages", videos[short], 1)
         load_averages.append(os.getloadavg()[0])
         report(results, minutes_list, skipped, load_averages)
+        if stages is not None:
+            report_stages(stages)
     finally:
         if not args.cache_dir:
             shutil.rmtree(cache_dir, ignore_errors=True)

@@ -1,9 +1,8 @@
 """Collators: sequence layout, label masks, the seeded order, padding, and cutting only at clip boundaries."""
 
-import random
-
 import pytest
 import torch
+from tiny_data import prepared_row
 from tiny_tokenizer import TINY_LAYOUT, build_tiny_video_lavit_tokenizer
 
 from video_lavit import VideoLaVITProcessor, VideoLaVITVideoProcessor
@@ -18,41 +17,6 @@ def processor():
     return VideoLaVITProcessor(
         build_tiny_video_lavit_tokenizer(), VideoLaVITVideoProcessor(size={"height": 32, "width": 32})
     )
-
-
-def prepared_row(
-    sample_id,
-    media="video",
-    clips=2,
-    text="A man is riding a bicycle.",
-    conversations=None,
-    seed=0,
-    keyframe_input="codes",
-    hidden=32,
-):
-    """A row as `prepare_corpus` writes it, with random codes (no video is decoded)."""
-    rng = random.Random(seed)
-    keyframes = clips if media == "video" else (1 if media == "image" else 0)
-    counts = [rng.randint(2, 6) for _ in range(keyframes)]
-    row = {
-        "id": sample_id,
-        "media": media,
-        "path": f"{sample_id}.mp4",
-        "text": text,
-        "conversations": conversations or [],
-        "keyframe_input": keyframe_input,
-        "clip_start_times": [4.0 * clip for clip in range(clips if media == "video" else 0)],
-        "clip_num_frames": [24] * (clips if media == "video" else 0),
-        "keyframe_codes": [],
-        "keyframe_features": [],
-        "motion_codes": [[rng.randrange(16) for _ in range(135)] for _ in range(clips if media == "video" else 0)],
-        "motion_vectors": [],
-    }
-    if keyframe_input == "codes":
-        row["keyframe_codes"] = [[rng.randrange(16) for _ in range(count)] for count in counts]
-    else:
-        row["keyframe_features"] = [torch.randn(count, hidden).tolist() for count in counts]
-    return row
 
 
 def spans(ids, start_id, end_id):

@@ -198,7 +198,7 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
         if input_ids.is_floating_point():
             raise InvalidInputError(f"input_ids must be integer token ids, got {input_ids.dtype}")
         lowest, highest = torch.stack(torch.aminmax(input_ids)).tolist()  # one device-to-host copy
-        embeddings = self.get_input_embeddings().num_embeddings
+        embeddings = self.config.text_config.vocab_size  # (kept up to date by resize_token_embeddings)
         end = max(embeddings, self.token_layout.video_token_id + 1)
         if lowest < 0 or highest >= end:
             raise InvalidInputError(

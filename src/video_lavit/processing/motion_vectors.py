@@ -75,17 +75,23 @@ def pool_frame_motion_vectors(
 
     x = np.clip(motion_vectors["dst_x"].astype(np.int64), 0, width - 1)
     y = np.clip(motion_vectors["dst_y"].astype(np.int64), 0, height - 1)
-    # A later vector at the same pixel overwrites an earlier one: keep the last occurrence of each pixel.
+    # A later vector at the same pixel overwrites an earlier one: keep the last occurrence of each pixel (the last
+    # of each run of equal pixels after a stable sort).
     pixel = y * width + x
-    _, last_from_end = np.unique(pixel[::-1], return_index=True)
-    keep = len(pixel) - 1 - last_from_end
+    order = np.argsort(pixel, kind="stable")
+    sorted_pixel = pixel[order]
+    last_of_run = np.empty(len(order), dtype=bool)
+    last_of_run[-1] = True
+    np.not_equal(sorted_pixel[1:], sorted_pixel[:-1], out=last_of_run[:-1])
+    keep = order[last_of_run]
     cell = (y[keep] // MACROBLOCK_SIZE) * cols + x[keep] // MACROBLOCK_SIZE
+    kept = values[keep]
 
-    pooled = np.full((rows * cols, 2), _EMPTY_VALUE, dtype=np.float32)
-    np.maximum.at(pooled, cell, values[keep])
+    pooled = np.full((2, rows * cols), _EMPTY_VALUE, dtype=np.float32)
+    np.maximum.at(pooled[0], cell, kept[:, 0])
+    np.maximum.at(pooled[1], cell, kept[:, 1])
     pooled[pooled < _EMPTY_THRESHOLD] = 0.0
-    # (rows*cols, 2) -> (2, rows, cols)
-    return np.ascontiguousarray(pooled.T.reshape(2, rows, cols))
+    return pooled.reshape(2, rows, cols)
 
 
 def clip_motion_grid(

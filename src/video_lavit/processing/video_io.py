@@ -9,7 +9,8 @@ What we do instead, with the same numbers:
 1. One streaming pass re-encodes in process (PyAV's FFmpeg: decoder -> `fps` filter -> `mpeg4` encoder, settings and
    timestamps as the reference's ffmpeg command line, see `stream_timing`) and spools the encoded packets to an
    anonymous temporary file. Only the packets' offsets and I-frame flags stay in memory, so memory does not grow
-   with the video's length.
+   with the video's length. Source frames that the `fps` filter drops and no other frame refers to are not decoded
+   at all (`frame_skipping`; H.264 and HEVC sources), which leaves the encoded stream unchanged.
 2. The clip starts are chosen from the I-frame flags (`clip_sampling.select_clip_starts`).
 3. Only the selected clips are decoded, each from its own I-frame (MPEG-4 without B-frames decodes from any I-frame
    bit-identically), with motion-vector export; each frame's vectors are pooled straight into the macroblock grid.
@@ -57,6 +58,7 @@ from huggingface_hub.utils import tqdm
 
 from ..errors import InvalidInputError, UnsupportedVideoError, VideoDecodeError, VideoLaVITError
 from .clip_sampling import select_clip_starts
+from .frame_skipping import SkippingNotApplicable, SourceFrameSkipper, skipping_applies
 from .motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD, clip_motion_grid, pool_frame_motion_vectors
 from .packet_spool import PacketSpool
 from .stream_checks import ADVICE, CORRUPT_FLAG_CODECS, StreamDamageCheck, reason
@@ -298,17 +300,25 @@ class VideoClipReader:
         self.motion_scale = motion_scale
         self.max_duration = max_duration
 
+        # Leaving out source frames the re-encoding drops (`frame_skipping`) may need a second reading of the input.
+        skip_frames = not hasattr(video, "read")
         try:
-            with open_video_container(video, self.name) as container:
-                stream = _video_stream(container, self.name)
-                check_duration(_declared_seconds(container, stream), max_duration, self.name, "its header declares")
-                if reencode:
-                    self._spool, frame_rate = self._transcode(
-                        container, stream, fps, bit_rate, encoder_threads, progress
-                    )
-                else:
-                    self._spool, frame_rate = self._copy_packets(container, stream, progress)
-                source_codec = stream.codec_context.name
+            while True:
+                try:
+                    with open_video_container(video, self.name) as container:
+                        stream = _video_stream(container, self.name)
+                        declared = _declared_seconds(container, stream)
+                        check_duration(declared, max_duration, self.name, "its header declares")
+                        if reencode:
+                            self._spool, frame_rate = self._transcode(
+                                container, stream, fps, bit_rate, encoder_threads, progress, skip_frames
+                            )
+                        else:
+                            self._spool, frame_rate = self._copy_packets(container, stream, progress)
+                        source_codec = stream.codec_context.name
+                    break
+                except SkippingNotApplicable:
+                    skip_frames = False
         except av.FFmpegError as error:
             self.close()
             raise VideoDecodeError(
@@ -375,10 +385,13 @@ class VideoClipReader:
             seconds = min(seconds, self.max_duration)
         return int(seconds * min(bit_rate, width * height * fps / 4) / 8)
 
-    def _transcode(self, container, stream, fps, bit_rate, encoder_threads, progress):
+    def _transcode(self, container, stream, fps, bit_rate, encoder_threads, progress, skip_frames=False):
         stream.thread_type = "AUTO"
         timeline = CommandLineTimeline(container, stream)
         time_base = Fraction(timeline.time_base)
+        skipper = None
+        if skip_frames and skipping_applies(container, stream):
+            skipper = SourceFrameSkipper(stream.codec_context, time_base, fps)
         spool = None
         encoder = None
         graph = None
@@ -412,7 +425,14 @@ class VideoClipReader:
             with self._progress_bar(stream, progress) as bar:
                 for source_packet in check.demux(container):
                     timeline.correct_packet(source_packet)
-                    for frame in check.decode(source_packet):
+                    if skipper is None:
+                        frames = ((frame, False) for frame in check.decode(source_packet))
+                    else:
+                        skipper.before_decode(source_packet)
+                        frames = skipper.frames(check.decode(source_packet))
+                    for frame, placeholder in frames:
+                        if placeholder:
+                            check.frames += 1
                         bar.update(1)
                         if graph is None:
                             self._check_encodable(frame)
@@ -425,9 +445,13 @@ class VideoClipReader:
                         seconds = float(frame.pts * time_base)
                         check.check_frame_time(seconds)
                         check_duration(seconds, self.max_duration, self.name, "it holds more than")
+                        if skipper is not None:
+                            skipper.pushed(frame.pts, placeholder)
                         graph.push(frame)
                         encoded = self._drain(graph, encode, encoded)
             check.finish()
+            if skipper is not None:
+                skipper.finish()
             if graph is None:
                 what = (
                     f"none of its {check.packets} video packets"
@@ -626,7 +650,7 @@ class VideoClipReader:
                 f"{self.name}: the clip at frame {start_frame} decodes to no frame; the file is damaged."
             )
         motion_vectors = clip_motion_grid(grids, self.num_frames, self.grid_size)
-        if not bool(torch.isfinite(motion_vectors).all()):
+        if not np.isfinite(motion_vectors.numpy()).all():
             raise InvalidInputError(
                 f"{self.name}: motion_std {self.motion_std} and motion_scale {self.motion_scale} give non-finite "
                 "motion values; use the processor's defaults (or values near them)."

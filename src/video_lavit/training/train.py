@@ -144,7 +144,7 @@ def build_trainer(
     processor = VideoLaVITProcessor.from_pretrained(model_args.processor or model_args.model)
     processor.check_layout(model)
     freeze_for_training(model, train_keyframe_projection=model_args.train_keyframe_projection)
-    if training_args.gradient_checkpointing:
+    if training_args.activation_checkpointing:
         model.config.use_cache = False
     if lora_args.use_lora:
         from peft import get_peft_model
@@ -157,7 +157,7 @@ def build_trainer(
             trainable_tokens=lora_args.trainable_tokens,
         )
         model = get_peft_model(model, config)
-        if training_args.gradient_checkpointing:
+        if training_args.activation_checkpointing:
             model.enable_input_require_grads()
     max_length = data_args.max_length or position_limit(model.config)
     options = dict(processor=processor, max_length=max_length, padding_side=data_args.padding_side)
