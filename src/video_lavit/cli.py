@@ -270,13 +270,16 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     def summary(result):
         lines = [
-            f"{result.prepared} of {result.samples} samples prepared ({result.clips} clips) in {result.output_dir}",
+            (
+                f"{result.prepared} of {result.samples} samples prepared ({result.clips} clips) in {result.output_dir}",
+                False,
+            ),
         ]
         if result.shards_skipped:
-            lines.append(f"{result.shards_skipped} of {result.shards} shards were already there (resumed)")
+            lines.append((f"{result.shards_skipped} of {result.shards} shards were already there (resumed)", False))
         if result.failed:
             classes = ", ".join(f"{count} {name}" for name, count in sorted(result.error_classes.items()))
-            lines.append(f"{result.failed} failed ({classes}): see {result.errors_path}")
+            lines.append((f"{result.failed} failed ({classes}): see {result.errors_path}", False))
         return lines
 
     return _report(

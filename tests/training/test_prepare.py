@@ -237,3 +237,19 @@ def test_features_checkpoint_and_no_tokenizers(corpus, tmp_path):
     prepare_corpus(rows, tmp_path / "grids", progress=False, processor_options=PROCESSOR_OPTIONS)
     row = load_prepared(tmp_path / "grids")[0]
     assert row["keyframe_input"] == "none" and np.asarray(row["motion_vectors"]).shape == (2, 2, 24, 20, 36)
+
+
+def test_prepare_command(corpus, saved_model, tmp_path, capsys):
+    from video_lavit.cli import main
+
+    source = write_captions_csv(corpus, corpus / "captions_cli.csv")
+    output = tmp_path / "cli"
+    arguments = ["prepare", str(source), "--output", str(output), "--tokenizers", str(saved_model), "--max-clips", "2"]
+    assert main([*arguments, "-q"]) == 0
+    printed = capsys.readouterr()
+    assert "2 of 4 samples prepared" in printed.out and "2 failed" in printed.out and "errors.jsonl" in printed.out
+    assert "%|" not in printed.err  # quiet: no progress bar
+    assert main([*arguments, "-q"]) == 0
+    assert "1 of 1 shards were already there (resumed)" in capsys.readouterr().out
+    assert main(["prepare", str(tmp_path / "nothing.csv"), "--output", str(tmp_path / "x")]) == 1
+    assert "no such file" in capsys.readouterr().err
