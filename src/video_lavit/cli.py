@@ -271,7 +271,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     def summary(result):
         lines = [
             (
-                f"{result.prepared} of {result.samples} samples prepared ({result.clips} clips) in {result.output_dir}",
+                f"{result.prepared} of {result.samples} samples prepared ({result.clips} clips) in "
+                f"{result.output_dir}",
                 False,
             ),
         ]

@@ -241,3 +241,28 @@ def test_train_command_runs_each_stage_from_yaml(processor, tmp_path):
 
     assert cli_main(["train", "sft", str(tmp_path / "missing.yaml")]) == 1
     assert cli_main(["train"]) == 2
+
+
+def test_example_configs_parse(tmp_path):
+    import yaml
+
+    from video_lavit.errors import InvalidInputError
+    from video_lavit.training.train import parse_arguments
+
+    configs = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "configs")
+    for name, stage_keys in (
+        ("pretrain.yaml", {"text_data", "media_first_probability"}),
+        ("sft_lora.yaml", {"use_lora"}),
+    ):
+        values = yaml.safe_load(open(os.path.join(configs, name)))
+        assert stage_keys <= set(values)
+        values.update(bf16=False, use_cpu=True, report_to=[])  # this machine has no GPU
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(values))
+        model_args, data_args, lora_args, training_args = parse_arguments([str(path)])
+        assert model_args.model == values["model"] and data_args.data == values["data"]
+        assert training_args.activation_checkpointing and training_args.output_dir == values["output_dir"]
+    values["unknown_option"] = 1
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(InvalidInputError, match="unknown_option"):
+        parse_arguments([str(path)])

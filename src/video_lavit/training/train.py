@@ -102,8 +102,14 @@ def parse_arguments(argv: Sequence[str]) -> tuple[ModelArguments, DataArguments,
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
         if not os.path.isfile(argv[0]):
             raise InvalidInputError(f"{argv[0]}: no such configuration file.")
-        return parser.parse_yaml_file(os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(argv)
+        try:
+            return parser.parse_yaml_file(os.path.abspath(argv[0]))
+        except (ValueError, TypeError) as error:  # unknown keys, values TrainingArguments refuses
+            raise InvalidInputError(f"{argv[0]}: {error}") from error
+    try:
+        return parser.parse_args_into_dataclasses(argv)
+    except (ValueError, TypeError) as error:
+        raise InvalidInputError(str(error)) from error
 
 
 def _load_corpora(folders: list[str]) -> datasets.Dataset:
