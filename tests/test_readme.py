@@ -8,6 +8,7 @@ pipelines. Every other line runs as written.
 """
 
 import functools
+import json
 import os
 import re
 import shutil
@@ -85,6 +86,10 @@ def workspace(tmp_path_factory):
         make_sample_video(root / name, width=64, height=48, seconds=4.0, fps=24)
     make_sample_video(root / "b.webm", width=64, height=48, seconds=4.0, fps=24, codec="libvpx")
     Image.new("RGB", (80, 60), (200, 30, 30)).save(root / "car.jpg")
+    # Instruction-tuning conversations in the LLaVA / Video-ChatGPT layout, over two of the videos.
+    turns = [{"from": "human", "value": "<video>\nWhat moves?"}, {"from": "gpt", "value": "A yellow disc."}]
+    samples = [{"id": name, "video": name, "conversations": turns} for name in ("a.mp4", "b.mp4")]
+    (root / "conversations.json").write_text(json.dumps(samples))
     Image.new("RGB", (80, 60), (30, 90, 200)).save(root / "first.png")
     release = root / "Video-LaVIT-v1"
     release.mkdir()
