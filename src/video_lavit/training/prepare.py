@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import datasets
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
@@ -404,8 +405,14 @@ def prepare_corpus(
         engine=engine,
         num_proc=num_proc,
         batch_size=batch_size,
-        num_gpus=num_gpus,
     )
+    if engine == "ray":
+        unfinished = [
+            index
+            for index in range(num_shards)
+            if not os.path.exists(os.path.join(output_dir, "data", f"shard-{index:05d}.parquet"))
+        ]
+        run["ray_shards"] = _RayShards(rows, unfinished, shard_size, worker, num_proc, batch_size, num_gpus, progress)
     with (
         _datasets_progress(progress),
         tqdm(total=len(rows), desc="preparing", unit="sample", disable=not progress) as bar,
@@ -438,7 +445,7 @@ def _prepare_shard(shard: datasets.Dataset, index: int, run: dict) -> None:
     """Write shard `index`: its prepared rows and its error report (the Parquet file last, marking it done)."""
     output_dir = run["output_dir"]
     if run["engine"] == "ray":
-        mapped = _map_with_ray(shard, run["worker"], run["num_proc"], run["batch_size"], run["num_gpus"])
+        mapped = run["ray_shards"].shard(index)
     else:
         num_proc = run["num_proc"] if run["num_proc"] > 1 and len(shard) > 1 else None
         mapped = shard.map(
@@ -521,48 +528,122 @@ def load_prepared(output_dir: str | os.PathLike) -> datasets.Dataset:
     return datasets.Dataset.from_parquet(files, features=PREPARED_FEATURES, keep_in_memory=True)
 
 
-def _map_with_ray(shard: datasets.Dataset, worker: PrepareWorker, concurrency: int, batch_size: int, num_gpus):
-    """The worker as a Ray Data actor pool over the shard's rows; the rows come back in order."""
-    try:
-        import ray
-    except ImportError as error:
-        raise InvalidInputError("engine='ray' needs Ray: pip install 'video-lavit[ray]'.") from error
-    if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, log_to_driver=False)
-    if num_gpus is None:
-        num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    table = shard.add_column("_row", list(range(len(shard)))).data.table
-    constructor = dict(
-        tokenizers=worker.tokenizers_path,
-        media_tokenizers=worker.media_tokenizers,
-        video_processor=worker.video_processor,
-        processor_options=worker.processor_options,
-        keyframe_batch_size=worker.keyframe_batch_size,
-        motion_batch_size=worker.motion_batch_size,
-    )
-    mapped = ray.data.from_arrow(table).map_batches(
-        _RayWorker,
-        fn_constructor_kwargs=constructor,
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        concurrency=concurrency,
-        num_gpus=num_gpus,
-    )
-    tables = [ray.get(reference) for reference in mapped.to_arrow_refs()]
-    import pyarrow as pa
+class _RayShards:
+    """The unfinished shards of a run, mapped by one Ray Data actor pool (its actors load the tokenizers once).
 
-    result = pa.concat_tables(tables).sort_by("_row").drop(["_row"])
-    return datasets.Dataset(result).cast(_WORKER_FEATURES)
+    Each shard is cut into blocks of whole batches, up to `concurrency` of them, so that its rows spread over the
+    actors. The rows carry their row number (`_row`) through the actors: `shard(index)` gathers shard `index`'s rows
+    as the blocks come back, in whatever order they finish, and returns them in the source order. Ray starts on the
+    first call, so a run whose shards are all written starts none.
+    """
+
+    def __init__(
+        self,
+        rows: datasets.Dataset,
+        indices: list[int],
+        shard_size: int,
+        worker: PrepareWorker,
+        concurrency: int,
+        batch_size: int,
+        num_gpus: float | None,
+        progress: bool,
+    ):
+        self.rows, self.shard_size, self.worker = rows, shard_size, worker
+        self.concurrency, self.batch_size, self.num_gpus, self.progress = concurrency, batch_size, num_gpus, progress
+        self.parts = {index: [] for index in indices}
+        self.missing = {index: min(len(rows), (index + 1) * shard_size) - index * shard_size for index in indices}
+        self.blocks = None
+        self.shared_tokenizers = []
+
+    def shard(self, index: int) -> datasets.Dataset:
+        if self.blocks is None:
+            self.blocks = self._start()
+        while self.missing[index]:
+            block = next(self.blocks, None)
+            if block is None:
+                raise OutputError(
+                    f"shard {index}: Ray Data returned {self.missing[index]} row(s) fewer than it was given."
+                )
+            shard_numbers = pc.divide(block["_row"], self.shard_size)
+            for number in pc.unique(shard_numbers).to_pylist():
+                part = block.filter(pc.equal(shard_numbers, number))
+                self.parts[number].append(part)
+                self.missing[number] -= len(part)
+        table = pa.concat_tables(self.parts.pop(index)).sort_by("_row").drop_columns(["_row"])
+        if not self.parts:
+            for _ in self.blocks:  # run the pool to its end, so that its actors exit now
+                pass
+        return datasets.Dataset(table).cast(_WORKER_FEATURES)
+
+    def _start(self):
+        """Start the actor pool over every unfinished shard; an iterator over its output blocks (pyarrow tables)."""
+        try:
+            import ray
+        except ImportError as error:
+            raise InvalidInputError("engine='ray' needs Ray: pip install 'video-lavit[ray]'.") from error
+        if not ray.is_initialized():
+            # Connects to the cluster that RAY_ADDRESS names, or to the latest one started on this machine (`ray
+            # start`), else starts a local one.
+            ray.init(log_to_driver=False)
+        num_gpus = self.num_gpus
+        if num_gpus is None:
+            num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        source = self.rows.with_format("arrow")
+        blocks = []
+        for index in self.parts:
+            start, stop = index * self.shard_size, min(len(self.rows), (index + 1) * self.shard_size)
+            per_actor = -(-(stop - start) // self.concurrency)
+            step = self.batch_size * -(-per_actor // self.batch_size)
+            for block_start in range(start, stop, step):
+                block_stop = min(stop, block_start + step)
+                row_numbers = pa.array(range(block_start, block_stop), pa.int64())
+                blocks.append(source[block_start:block_stop].append_column("_row", row_numbers))
+        if self.worker.media_tokenizers is not None:
+            # Put once in the object store and fetched by each actor; nested in a list, so that Ray passes the
+            # reference itself and the actors' constructor arguments stay small.
+            self.shared_tokenizers = [ray.put(self.worker.media_tokenizers)]
+        context = ray.data.DataContext.get_current()
+        saved = context.enable_progress_bars, context.print_on_execution_start
+        if not self.progress:
+            context.enable_progress_bars = context.print_on_execution_start = False
+        try:
+            dataset = ray.data.from_arrow(blocks)  # a dataset keeps the context of the moment it is made
+        finally:
+            context.enable_progress_bars, context.print_on_execution_start = saved
+        mapped = dataset.map_batches(
+            _RayWorker,
+            fn_constructor_kwargs=dict(
+                shared_tokenizers=self.shared_tokenizers,
+                tokenizers=self.worker.tokenizers_path,
+                video_processor=self.worker.video_processor,
+                processor_options=self.worker.processor_options,
+                device=self.worker.device,
+                keyframe_batch_size=self.worker.keyframe_batch_size,
+                motion_batch_size=self.worker.motion_batch_size,
+            ),
+            batch_size=self.batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=min(self.concurrency, len(blocks))),
+            num_gpus=num_gpus,
+        )
+        return iter(mapped.iter_batches(batch_size=None, batch_format="pyarrow"))
 
 
 class _RayWorker(PrepareWorker):
-    """`PrepareWorker` for Ray Data: carries the input's row numbers through, so the output keeps the source order."""
+    """`PrepareWorker` as a Ray Data actor: its in-memory tokenizers come from the object store (moved to its
+    device), and the input's row numbers (`_row`) pass through, so that the output can be put back in order."""
+
+    def __init__(self, shared_tokenizers: list, **kwargs):
+        import ray
+
+        super().__init__(**kwargs)
+        if shared_tokenizers:
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self.media_tokenizers = ray.get(shared_tokenizers[0]).to(device)
 
     def __call__(self, batch):
         row_numbers = batch.column("_row")
-        table = super().__call__(batch.drop(["_row"]))
+        table = super().__call__(batch.drop_columns(["_row"]))
         return table.append_column("_row", row_numbers)
 
 

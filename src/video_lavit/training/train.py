@@ -52,10 +52,6 @@ class ModelArguments:
         default="float32",
         metadata={"help": "dtype the weights load in (float32, bfloat16); mixed precision is --bf16"},
     )
-    train_keyframe_projection: bool = field(
-        default=False,
-        metadata={"help": "sft on an understanding checkpoint: also train the keyframe tokenizer's projection"},
-    )
 
 
 @dataclass
@@ -149,7 +145,9 @@ def build_trainer(
     model = VideoLaVITForConditionalGeneration.from_pretrained(model_args.model, dtype=dtype)
     processor = VideoLaVITProcessor.from_pretrained(model_args.processor or model_args.model)
     processor.check_layout(model)
-    freeze_for_training(model, train_keyframe_projection=model_args.train_keyframe_projection)
+    # Prepared corpora hold the keyframe features computed once, so the keyframe projection stays as it is here;
+    # training it needs pixels per step (`processor(..., return_pixel_values=True)` in a loop of one's own).
+    freeze_for_training(model)
     if training_args.activation_checkpointing:
         model.config.use_cache = False
     if lora_args.use_lora:
