@@ -3,12 +3,6 @@
 Importing the package registers its classes with the transformers Auto classes.
 """
 
-from .conversion import (
-    convert_detokenizer,
-    convert_language_model,
-    convert_motion_tokenizer,
-    convert_visual_tokenizer,
-)
 from .errors import (
     CheckpointConversionError,
     CheckpointLoadError,
@@ -37,17 +31,6 @@ from .modeling import (
     VideoLaVITModel,
     VideoLaVITPreTrainedModel,
 )
-from .pipelines import (
-    VideoLaVITDetokenizerPipeline,
-    VideoLaVITDetokenizerPipelineOutput,
-    VideoLaVITGenerator,
-    VideoLaVITKeyframePipeline,
-    VideoLaVITMotionConditionEncoder,
-    VideoLaVITVideoUNet,
-    VideoTokensOutput,
-    generate_video_tokens,
-    pad_left,
-)
 from .processing import (
     VideoClip,
     VideoClipReader,
@@ -69,6 +52,39 @@ from .registration import (
 __version__ = "0.1.0"
 
 register_auto_classes()
+
+# Imported on first use: the converters and pipelines import diffusers, which takes seconds and which reading videos,
+# tokenizing and training the language model never need.
+_LAZY = {
+    "convert_detokenizer": ".conversion",
+    "convert_language_model": ".conversion",
+    "convert_motion_tokenizer": ".conversion",
+    "convert_visual_tokenizer": ".conversion",
+    "VideoLaVITDetokenizerPipeline": ".pipelines",
+    "VideoLaVITDetokenizerPipelineOutput": ".pipelines",
+    "VideoLaVITGenerator": ".pipelines",
+    "VideoLaVITKeyframePipeline": ".pipelines",
+    "VideoLaVITMotionConditionEncoder": ".pipelines",
+    "VideoLaVITVideoUNet": ".pipelines",
+    "VideoTokensOutput": ".pipelines",
+    "generate_video_tokens": ".pipelines",
+    "pad_left": ".pipelines",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "convert_detokenizer",
