@@ -470,10 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train a stage with transformers' Trainer: pretrain, sft or motion-tokenizer (flags or a YAML file)",
+        help="train a stage with transformers' Trainer: pretrain, sft or motion-tokenizer (flags or a YAML file), "
+        "or world (the tiny procedural-world model, from scratch)",
         add_help=False,
     )
-    train.add_argument("stage", nargs="?", default="", help="pretrain, sft or motion-tokenizer")
+    train.add_argument("stage", nargs="?", default="", help="pretrain, sft, motion-tokenizer or world")
     train.add_argument("arguments", nargs=argparse.REMAINDER, help="CONFIG.yaml, or the stage's flags (--help)")
     train.set_defaults(handler=run_train)
 

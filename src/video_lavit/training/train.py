@@ -11,6 +11,7 @@ own `TrainingArguments`), given as flags or as one YAML file whose keys are the 
   corpora (`--text_data`) mixed in at `--text_probability`.
 - `sft` (stage 3): `VideoLaVITInstructionCollator` over prepared conversations.
 - `motion-tokenizer` (stage 1): `MotionGridDataCollator` over corpora prepared without tokenizers (their motion grids).
+- `world`: the whole pipeline on the package's procedural world, from scratch (`training.world_recipe`).
 
 The language-model stages freeze both tokenizers (`freeze_for_training`), optionally wrap the model in PEFT LoRA
 (`video_lavit_lora_config`), resume with `--resume_from_checkpoint PATH | last`, and save the result (the model, or
@@ -237,10 +238,15 @@ def run(stage: str, argv: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "world":
+        from .world_recipe import main as world_main
+
+        return world_main(argv[1:])
     if not argv or argv[0] not in STAGES:
         print(
             f"usage: video-lavit train {{{','.join(STAGES)}}} (CONFIG.yaml | --flags); "
-            "`video-lavit train sft --help` lists the flags",
+            "`video-lavit train sft --help` lists the flags\n"
+            "       video-lavit train world --output DIR: the tiny model of the procedural world, from scratch",
             file=sys.stderr,
         )
         return 2
