@@ -175,3 +175,15 @@ def test_world_tokenizer_round_trips_with_one_token_per_answer():
     small = build_world_tokenizer(VideoLaVITTokenLayout(text_vocab_size=320, num_visual_codes=8, num_motion_codes=8))
     assert len(small) == 320 + 2 + 8 + 2 + 8 + 2
     assert small.decode(small(text).input_ids[1:]) == text
+
+
+def test_scenes_in_every_direction(tmp_path):
+    from video_lavit.training.world import WORLD_DIRECTIONS, world_dataset
+
+    rows = world_dataset(8, tmp_path, seed=5, split="train", scenes_in_every_direction=True).to_list()
+    for start in (0, 4):
+        group = rows[start : start + 4]
+        assert {row["direction"] for row in group} == set(WORLD_DIRECTIONS)
+        for name in ("colour", "shape", "speed", "video_seed"):
+            assert len({row[name] for row in group}) == 1, name
+    assert rows[0]["video_seed"] != rows[4]["video_seed"]

@@ -382,8 +382,13 @@ def world_dataset(
     *,
     num_turns: int = 3,
     size: int = WORLD_FRAME_SIZE,
+    scenes_in_every_direction: bool = False,
 ) -> datasets.Dataset:
     """Write `num_samples` world videos into `output_dir` and return them as a `datasets.Dataset`.
+
+    With `scenes_in_every_direction`, each aligned group of 4 samples is one scene (colour, shape, speed, texture and
+    start position) moving in each of the 4 directions, so that the keyframe, identical in the 4, cannot tell the
+    direction: a model trained on it must read the motion.
 
     Columns: `id` (`"{split}-{index:05d}"`), `video` (the mp4 path), `colour`, `shape`, `direction`, `speed`,
     `caption`, `conversations` (LLaVA-style `[{"from": "human" | "gpt", "value": str}]`, the first human turn
@@ -427,8 +432,15 @@ def world_dataset(
     rng = np.random.default_rng([int(seed), split_code])
     first_kind = int(rng.integers(len(kinds)))
     rows = []
-    for index, (colour, shape, direction, speed) in enumerate(_balanced_attributes(num_samples, rng)):
-        video_seed = int(np.random.SeedSequence([int(seed), split_code, index]).generate_state(1, np.uint64)[0] >> 1)
+    attribute_rows = list(_balanced_attributes(num_samples, rng))
+    for index, (colour, shape, direction, speed) in enumerate(attribute_rows):
+        scene = index
+        if scenes_in_every_direction:
+            # Aligned groups of 4: one scene (the first's colour, shape, speed and seed) moving in the 4 directions.
+            scene = index - index % len(WORLD_DIRECTIONS)
+            colour, shape, _, speed = attribute_rows[scene]
+            direction = list(WORLD_DIRECTIONS)[index % len(WORLD_DIRECTIONS)]
+        video_seed = int(np.random.SeedSequence([int(seed), split_code, scene]).generate_state(1, np.uint64)[0] >> 1)
         attributes = {"colour": colour, "shape": shape, "direction": direction, "speed": speed}
         asked = [kinds[(index + first_kind + turn) % len(kinds)] for turn in range(num_turns)]
         name = f"world{WORLD_VERSION}-{size}px-{colour}-{shape}-{direction}-{speed}-{video_seed:019d}.mp4"

@@ -3,7 +3,8 @@
 Our addition (the paper trains on web video; this is the proof that the pipeline learns). `train_world_model` runs,
 on CPU in a few minutes and seeded throughout:
 
-1. data: `world_dataset` videos for training and a held-out split (other positions, textures and backgrounds);
+1. data: `world_dataset` videos for training, each scene moving in all 4 directions (so that its keyframe cannot
+   stand in for the motion), and a held-out split (other scenes: positions, textures and backgrounds);
 2. a tiny `VideoLaVITConfig` (generation checkpoint, `keyframe_input="codes"`), `build_world_tokenizer` and
    `VideoLaVITProcessor`, saved as the initial model folder;
 3. stage 1: `prepare_corpus` without tokenizers (motion grids), then the motion tokenizer trained from scratch with
@@ -12,7 +13,9 @@ on CPU in a few minutes and seeded throughout:
    is derived from the same prepared rows (same tokens, caption text, no conversation), so videos are tokenized
    once;
 5. stage 2: pre-training, every weight of the decoder trained, with `VideoLaVITPretrainingCollator`
-   (`build_trainer("pretrain", ...)`);
+   (`build_trainer("pretrain", ...)`), captions after their video, with plain-text rows mixed in (one-turn chats
+   without media, answered at random: they teach the chat template's words and the end of a reply, and nothing
+   about any video);
 6. stage 3: instruction tuning with a LoRA adapter (`build_trainer("sft", ...)` with `use_lora`), merged into the
    decoder (`merge_and_unload`) and saved with the processor in `output_dir` (safetensors, a few MB);
 7. evaluation on the held-out videos through the processor, as at inference: greedy answers to each question kind,
@@ -52,7 +55,7 @@ from ..modeling.configuration_video_lavit import VideoLaVITConfig
 from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
 from ..processing.processing_video_lavit import VideoLaVITProcessor
 from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor
-from .prepare import MediaTokenizers, load_prepared, prepare_corpus
+from .prepare import PREPARED_FEATURES, MediaTokenizers, load_prepared, prepare_corpus
 from .train import DataArguments, LoraArguments, ModelArguments, build_trainer
 from .world import WORLD_TEXT_VOCAB_SIZE, build_world_tokenizer, score_world_answer, world_dataset, world_questions
 
@@ -81,19 +84,20 @@ class WorldModelSettings:
     patch_size: int = 4
     num_visual_codes: int = 64
     num_motion_codes: int = 16
-    hidden_size: int = 64
-    intermediate_size: int = 128
+    hidden_size: int = 128
+    intermediate_size: int = 256
     num_hidden_layers: int = 2
     num_attention_heads: int = 4
     max_length: int = 512
     motion_steps: int = 6
     motion_batch_size: int = 4
-    motion_learning_rate: float = 2e-3
-    media_first_probability: float = 0.5
-    pretrain_epochs: float = 16.0
-    pretrain_learning_rate: float = 5e-3
+    motion_learning_rate: float = 2e-4
+    media_first_probability: float = 1.0
+    text_probability: float = 0.3
+    pretrain_epochs: float = 40.0
+    pretrain_learning_rate: float = 3e-3
     sft_epochs: float = 8.0
-    sft_learning_rate: float = 1e-2
+    sft_learning_rate: float = 5e-3
     lora_r: int = 16
     lora_alpha: int = 32
     batch_size: int = 16
@@ -240,6 +244,42 @@ def _captions_corpus(prepared: datasets.Dataset, captions: dict[str, str], outpu
     return output_dir
 
 
+def _transcripts_corpus(
+    train_rows: datasets.Dataset, processor: VideoLaVITProcessor, output_dir: str, seed: int
+) -> str:
+    """Plain-text rows (RedPajama-style) of one-turn chats without media, answered at random: they teach the chat
+    template's words and the reply's end before instruction tuning, and say nothing about any video."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for index in range(len(train_rows)):
+        for kind, question in world_questions().items():
+            answer = question.options[int(torch.randint(len(question.options), (1,), generator=generator))]
+            messages = [{"role": "user", "content": question.question}, {"role": "assistant", "content": answer}]
+            text = processor.apply_chat_template(messages, tokenize=False, sanitize_control_tokens=False)
+            eos = processor.tokenizer.eos_token
+            text = text[: -len(eos)] if text.endswith(eos) else text  # the collator ends the row with EOS
+            rows.append(
+                {
+                    "id": f"transcript-{index}-{kind}",
+                    "media": "text",
+                    "path": "",
+                    "text": text,
+                    "conversations": [],
+                    "keyframe_input": "codes",
+                    "clip_start_times": [],
+                    "clip_num_frames": [],
+                    "keyframe_codes": [],
+                    "keyframe_features": [],
+                    "motion_codes": [],
+                    "motion_vectors": [],
+                }
+            )
+    os.makedirs(os.path.join(output_dir, "data"), exist_ok=True)
+    table = datasets.Dataset.from_list(rows, features=PREPARED_FEATURES)
+    table.to_parquet(os.path.join(output_dir, "data", "shard-00000.parquet"))
+    return output_dir
+
+
 def _folder_size(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(folder) for name in names)
 
@@ -367,7 +407,8 @@ def _train(output_dir, work, num_train, num_eval, seed, progress, settings, num_
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     videos = os.path.join(work, "videos")
-    train_rows = world_dataset(num_train, videos, seed=seed, split="train")
+    # Each training scene moves in all 4 directions: the keyframe cannot stand in for the motion.
+    train_rows = world_dataset(num_train, videos, seed=seed, split="train", scenes_in_every_direction=True)
     eval_rows = world_dataset(num_eval, videos, seed=seed, split="test")
     lap("videos")
 
@@ -421,6 +462,7 @@ def _train(output_dir, work, num_train, num_eval, seed, progress, settings, num_
         dict(zip(train_rows["id"], train_rows["caption"])),
         os.path.join(work, "captions"),
     )
+    transcripts = _transcripts_corpus(train_rows, processor, os.path.join(work, "transcripts"), seed)
     lap("prepare_tokens")
 
     # Stage 2: pre-training on captioned videos, every decoder weight trained.
@@ -431,6 +473,8 @@ def _train(output_dir, work, num_train, num_eval, seed, progress, settings, num_
         ModelArguments(model=stage1),
         DataArguments(
             data=[captions],
+            text_data=[transcripts],
+            text_probability=settings.text_probability,
             max_length=settings.max_length,
             media_first_probability=settings.media_first_probability,
         ),
