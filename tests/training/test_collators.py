@@ -71,6 +71,7 @@ def test_pretraining_cuts_clips_drops_and_mixes_text(processor):
     assert ids.count(LAYOUT.image_start_id) == ids.count(LAYOUT.image_end_id) == 2
 
     tiny = VideoLaVITPretrainingCollator(processor, max_length=clip_length)
+    assert not tiny.fits(row) and tiny.fits(prepared_row("text", media="text")) and tiny.dropped == 0
     batch = tiny([row, prepared_row("text", media="text", text="Two dogs are playing with a red ball.")])
     assert tiny.dropped == 1 and batch["input_ids"].shape[0] == 1  # the video did not fit with one clip
     with pytest.raises(InvalidInputError, match="longer than max_length"):

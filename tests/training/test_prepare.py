@@ -113,6 +113,16 @@ def test_read_source_formats(corpus, tmp_path):
         "image", datasets.Image()
     )
     rows = read_source(images)
+    mixed = datasets.Dataset.from_dict(
+        {
+            "image": [str(corpus / "red.png"), None],
+            "conversations": [
+                [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "red"}],
+                [{"from": "human", "value": "Hello?"}, {"from": "gpt", "value": "Hi."}],
+            ],
+        }
+    ).cast_column("image", datasets.Image())
+    assert read_source(mixed)["media"] == ["image", "text"]  # a text-only conversation stays text
     assert rows[0]["media"] == "image" and rows[0]["media_bytes"] is not None or rows[0]["path"]
 
     with pytest.raises(InvalidInputError, match="no such file"):

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITProcessor
-from video_lavit.errors import InvalidInputError
+from video_lavit.errors import InvalidInputError, OutputError
 from video_lavit.training.world_recipe import REPORT_NAME, WorldModelSettings, train_world_model
 
 
@@ -30,3 +30,8 @@ def test_every_stage_runs_and_the_result_loads(tmp_path):
     assert not any("lora" in name for name in model.state_dict())
     with pytest.raises(InvalidInputError, match="num_train"):
         train_world_model(tmp_path / "other", num_train=2)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "config.json").write_text("{}")
+    with pytest.raises(OutputError, match="not empty"):
+        train_world_model(tmp_path / "project")
+    assert (tmp_path / "project" / "config.json").read_text() == "{}"

@@ -16,7 +16,8 @@ at inference, `[IMG] keyframe [/IMG] [MOV] 135 motion codes [/MOV]`.
 
 A sample longer than `max_length` loses clips from the end of its video (a clip boundary, never inside a span) until
 it fits; one that does not fit with a single clip is dropped and counted in `collator.dropped` (a warning says so).
-A plain-text sample is cut at `max_length`.
+A plain-text sample of pre-training is cut at `max_length`. `collator.fits` filters a dataset beforehand, so that no
+batch is left empty (`video-lavit train` does).
 """
 
 from __future__ import annotations
@@ -121,15 +122,23 @@ class _CollatorBase:
             batch["keyframe_features"] = torch.cat(keyframe_features)
         return batch
 
-    def _drop(self, feature: dict, length: int) -> None:
-        self.dropped += 1
-        logger.warning(
-            "sample %s is %d tokens long with a single clip, more than max_length=%d: dropped (%d so far)",
-            feature.get("id"),
-            length,
-            self.max_length,
-            self.dropped,
-        )
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        built = [self._build(feature) for feature in features]
+        for feature, item in zip(features, built):
+            if item is None:
+                self.dropped += 1
+                logger.warning(
+                    "sample %s is longer than max_length=%d even with a single clip: dropped (%d so far)",
+                    feature.get("id"),
+                    self.max_length,
+                    self.dropped,
+                )
+        return self._finish(built, features)
+
+    def fits(self, feature: dict) -> bool:
+        """Whether the sample fits in `max_length` (with at least one clip of its video), for filtering a dataset
+        before training (`dataset.filter(collator.fits)`), so that no batch is left empty."""
+        return self._build(feature) is not None
 
     def _media(self, feature: dict, num_clips: int) -> tuple[list[int], list[torch.Tensor]]:
         """The ids of a prepared row's media (its first `num_clips` clips, or its image), and their features."""
@@ -177,9 +186,6 @@ class VideoLaVITPretrainingCollator(_CollatorBase):
         """Whether the sample is laid out `[media, text]` (else `[text, media]`)."""
         return _draw(self.seed, str(feature["id"])) < self.media_first_probability
 
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        return self._finish([self._build(feature) for feature in features], features)
-
     def _build(self, feature: dict):
         tokenizer = self.processor.tokenizer
         if feature.get("conversations"):
@@ -205,7 +211,6 @@ class VideoLaVITPretrainingCollator(_CollatorBase):
             if self.max_length is None or len(ids) <= self.max_length:
                 return ids, list(ids), []
             if feature["media"] != "video" or num_clips == 1:
-                self._drop(feature, len(ids))
                 return None
             num_clips -= 1
 
@@ -224,9 +229,6 @@ class VideoLaVITInstructionCollator(_CollatorBase):
     """
 
     system_prompt: str | None = None
-
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        return self._finish([self._build(feature) for feature in features], features)
 
     def messages(self, feature: dict) -> list[dict]:
         """The sample's conversation as chat messages (`human` -> `user`, `gpt` -> `assistant`)."""
@@ -288,7 +290,6 @@ class VideoLaVITInstructionCollator(_CollatorBase):
             if self.max_length is None or len(ids) <= self.max_length:
                 return ids, labels, values
             if feature["media"] != "video" or num_clips == 1:
-                self._drop(feature, len(ids))
                 return None
             num_clips -= 1
 

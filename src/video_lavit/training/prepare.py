@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -71,6 +72,8 @@ _WORKER_FEATURES = datasets.Features(
     {**PREPARED_FEATURES, "error_class": datasets.Value("string"), "error_message": datasets.Value("string")}
 )
 PLACEHOLDERS = {"video": "<video>", "image": "<image>"}
+_SHARD_NAME = re.compile(r"shard-\d{5,}\.parquet")
+_ERROR_NAME = re.compile(r"shard-\d{5,}\.jsonl")
 
 
 @dataclass
@@ -100,12 +103,7 @@ class MediaTokenizers:
     def from_pretrained(cls, folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> MediaTokenizers:
         """Load only the tokenizers' weights of a saved Video-LaVIT language model folder (not the 7B decoder)."""
         folder = os.fspath(folder)
-        if not os.path.isfile(os.path.join(folder, "config.json")):
-            raise InvalidInputError(
-                f"{folder}: not a saved Video-LaVIT language model (no config.json); pass the folder written by "
-                "`video-lavit convert language-model` or save_pretrained."
-            )
-        config = VideoLaVITConfig.from_pretrained(folder)
+        config = _local_config(folder)
         visual = VideoLaVITVisualTokenizer(config.visual_tokenizer_config)
         motion = VideoLaVITMotionTokenizer(config.motion_tokenizer_config)
         states = {"visual_tokenizer.": {}, "motion_tokenizer.": {}}
@@ -133,6 +131,16 @@ class MediaTokenizers:
         self.visual_tokenizer.to(device)
         self.motion_tokenizer.to(device)
         return self
+
+
+def _local_config(folder: str) -> VideoLaVITConfig:
+    """The configuration of a local model folder (never a download)."""
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise InvalidInputError(
+            f"{folder}: not a saved Video-LaVIT language model folder (no config.json); pass the folder written by "
+            "`video-lavit convert language-model` or save_pretrained."
+        )
+    return VideoLaVITConfig.from_pretrained(folder, local_files_only=True)
 
 
 class PrepareWorker:
@@ -178,7 +186,7 @@ class PrepareWorker:
         if self.media_tokenizers is not None:
             return self.media_tokenizers.keyframe_input
         if self.tokenizers_path is not None:
-            return VideoLaVITConfig.from_pretrained(self.tokenizers_path).keyframe_input
+            return _local_config(self.tokenizers_path).keyframe_input
         return "none"
 
     def _tokenizers(self) -> MediaTokenizers | None:
@@ -272,7 +280,8 @@ class PrepareWorker:
         grids = [grid for _, _, grid_list in pending for grid in grid_list]
         keyframe_tokens = []
         for start in range(0, len(keyframes), self.keyframe_batch_size):
-            pixel_values = torch.stack(keyframes[start : start + self.keyframe_batch_size])
+            device = next(tokenizers.visual_tokenizer.parameters()).device
+            pixel_values = torch.stack(keyframes[start : start + self.keyframe_batch_size]).to(device)
             tokens = tokenize_keyframes(
                 tokenizers.visual_tokenizer,
                 pixel_values,
@@ -389,7 +398,7 @@ def prepare_corpus(
     output_dir = os.fspath(output_dir)
     worker = PrepareWorker(tokenizers, media_tokenizers, video_processor, processor_options)
     settings = {
-        "source": source if isinstance(source, str) else type(source).__name__,
+        "source": _describe_source(source),
         "samples": len(rows),
         "shard_size": shard_size,
         "keyframe_input": worker.keyframe_input,
@@ -471,6 +480,15 @@ def _prepare_shard(shard: datasets.Dataset, index: int, run: dict) -> None:
         pq.write_table(good.cast(PREPARED_FEATURES.arrow_schema), file)
 
 
+def _describe_source(source) -> str:
+    """What identifies the source on a resume: its absolute path, or the dataset's fingerprint."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.abspath(os.fspath(source))
+    if isinstance(source, datasets.Dataset):
+        return f"datasets.Dataset {source._fingerprint}"
+    return f"{len(source)} paths" if isinstance(source, (list, tuple)) else type(source).__name__
+
+
 def _start_output(output_dir: str, settings: dict) -> None:
     settings_path = os.path.join(output_dir, "prepare.json")
     if os.path.exists(settings_path):
@@ -492,7 +510,10 @@ def _start_output(output_dir: str, settings: dict) -> None:
 def _finish_summary(summary: PrepareSummary) -> None:
     """Count what every shard holds (this run's and earlier runs'), and write `errors.jsonl` and `summary.json`."""
     output_dir = summary.output_dir
-    error_files = sorted(os.listdir(os.path.join(output_dir, "errors")))
+    # Only finished reports: a killed run may leave a partial temporary file beside them.
+    error_files = sorted(
+        name for name in os.listdir(os.path.join(output_dir, "errors")) if _ERROR_NAME.fullmatch(name)
+    )
     summary.errors_path = os.path.join(output_dir, "errors.jsonl")
     lines = []
     for name in error_files:
@@ -503,9 +524,11 @@ def _finish_summary(summary: PrepareSummary) -> None:
         summary.error_classes[error_class] = summary.error_classes.get(error_class, 0) + 1
     summary.failed = len(lines)
     _write_text(summary.errors_path, "".join(lines))
-    prepared = load_prepared(output_dir)
-    summary.prepared = len(prepared)
-    summary.clips = int(sum(len(times) for times in prepared["clip_start_times"])) if len(prepared) else 0
+    summary.prepared = summary.clips = 0
+    for path in _shard_files(output_dir):  # one column read at a time: the shards may not fit in memory
+        starts = pq.read_table(path, columns=["clip_start_times"])["clip_start_times"]
+        summary.prepared += len(starts)
+        summary.clips += int(pc.sum(pc.list_value_length(starts)).as_py() or 0)
     _write_text(os.path.join(output_dir, "summary.json"), json.dumps(asdict(summary), indent=2))
 
 
@@ -516,16 +539,20 @@ def _write_text(path: str, text: str) -> None:
 
 def load_prepared(output_dir: str | os.PathLike) -> datasets.Dataset:
     """The prepared samples of every shard written under `output_dir`, as one `datasets.Dataset`."""
+    files = [path for path in _shard_files(output_dir) if pq.ParquetFile(path).metadata.num_rows]
+    if not files:  # (a shard may hold only failures)
+        return datasets.Dataset.from_list([], features=PREPARED_FEATURES)
+    # Memory-mapped from `datasets`' cache, not read into memory: a corpus may be far larger than it.
+    return datasets.Dataset.from_parquet(files, features=PREPARED_FEATURES)
+
+
+def _shard_files(output_dir: str | os.PathLike) -> list[str]:
     folder = os.path.join(os.fspath(output_dir), "data")
     if not os.path.isdir(folder):
         raise InvalidInputError(
             f"{output_dir}: not a prepared corpus (no data/ folder); write one with `video-lavit prepare`."
         )
-    files = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".parquet"))
-    files = [path for path in files if pq.ParquetFile(path).metadata.num_rows]  # a shard may hold only failures
-    if not files:
-        return datasets.Dataset.from_list([], features=PREPARED_FEATURES)
-    return datasets.Dataset.from_parquet(files, features=PREPARED_FEATURES, keep_in_memory=True)
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if _SHARD_NAME.fullmatch(name))
 
 
 class _RayShards:

@@ -139,7 +139,10 @@ def _from_folder(folder: str) -> datasets.Dataset:
         if not os.path.isfile(path) or extension.lower() not in VIDEO_EXTENSIONS:
             continue
         caption_file = os.path.join(folder, stem + ".txt")
-        caption = open(caption_file, encoding="utf-8").read().strip() if os.path.exists(caption_file) else ""
+        caption = ""
+        if os.path.exists(caption_file):
+            with open(caption_file, encoding="utf-8") as file:
+                caption = file.read().strip()
         rows.append(_caption_row(stem, "video", os.path.abspath(path), caption))
     if not rows:
         raise InvalidInputError(
@@ -240,13 +243,15 @@ def _from_dataset(dataset: datasets.Dataset) -> datasets.Dataset:
     def convert(row, index):
         value = row[media_column] or {}
         path, data = value.get("path") or "", value.get("bytes")
+        row_media = media if path or data else "text"  # a sample without media (e.g. a text-only conversation)
         if has_conversations:
-            result = _conversation_row(
-                {"conversations": row["conversations"], media: path or "<bytes>"}, "", "", "the dataset"
-            )
+            record = {"conversations": row["conversations"]}
+            if row_media != "text":
+                record[media] = path or "<bytes>"
+            result = _conversation_row(record, "", "", "the dataset")
             result["path"] = path
         else:
-            result = _caption_row("", media, path, str(row[caption_column]) if caption_column else "")
+            result = _caption_row("", row_media, path, str(row[caption_column]) if caption_column else "")
         result["id"] = str(row["id"]) if "id" in row and row["id"] is not None else str(index)
         result["media_bytes"] = data
         return result

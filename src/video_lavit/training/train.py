@@ -20,6 +20,7 @@ the adapter; `--merge_lora` also saves the merged model) with its processor in `
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from .motion_tokenizer import MotionGridDataCollator
 from .prepare import load_prepared
 
 STAGES = ("pretrain", "sft", "motion-tokenizer")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,6 +116,21 @@ def _load_corpora(folders: list[str]) -> datasets.Dataset:
     return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 
+def _drop_too_long(dataset: datasets.Dataset, collator) -> datasets.Dataset:
+    """The samples that fit in the collator's `max_length` (a batch of samples that do not would be empty)."""
+    if collator.max_length is None or len(dataset) == 0:
+        return dataset
+    kept = dataset.filter(collator.fits, desc="checking lengths")
+    if len(kept) < len(dataset):
+        logger.warning(
+            "%d of %d samples are longer than max_length=%d even with one clip: left out",
+            len(dataset) - len(kept),
+            len(dataset),
+            collator.max_length,
+        )
+    return kept
+
+
 def _resume_point(training_args: TrainingArguments) -> str | None:
     resume = training_args.resume_from_checkpoint
     if resume in ("last", "True", "true"):
@@ -171,15 +188,19 @@ def build_trainer(
         collator = VideoLaVITPretrainingCollator(
             **options, media_first_probability=data_args.media_first_probability, seed=training_args.seed
         )
+    else:
+        collator = VideoLaVITInstructionCollator(**options, system_prompt=data_args.system_prompt)
+    train_dataset = _drop_too_long(train_dataset, collator)
+    if len(train_dataset) == 0:
+        raise InvalidInputError(f"{', '.join(data_args.data)}: holds no sample to train on.")
+    if stage == "pretrain":
         if data_args.text_data and data_args.text_probability > 0:
             train_dataset = datasets.interleave_datasets(
                 [train_dataset, _load_corpora(data_args.text_data)],
                 probabilities=[1 - data_args.text_probability, data_args.text_probability],
                 seed=training_args.seed,
-                stopping_strategy="first_exhausted",
+                stopping_strategy="all_exhausted",  # every video sample, the text corpus repeated as needed
             )
-    else:
-        collator = VideoLaVITInstructionCollator(**options, system_prompt=data_args.system_prompt)
     eval_dataset = _load_corpora(data_args.eval_data) if data_args.eval_data else None
     trainer = Trainer(
         model=model,

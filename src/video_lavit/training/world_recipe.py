@@ -49,7 +49,7 @@ import datasets
 import torch
 from transformers import TrainingArguments, set_seed
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, OutputError
 from ..media_tokenizers.token_layout import VIDEO_PLACEHOLDER
 from ..modeling.configuration_video_lavit import VideoLaVITConfig
 from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
@@ -384,6 +384,8 @@ def train_world_model(
             raise InvalidInputError(f"{name} must be an integer of at least 4, got {value!r}.")
     settings = settings or WorldModelSettings()
     output_dir = os.fspath(output_dir)
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+        raise OutputError(f"{output_dir}: exists and is not empty; choose a new folder for the world model.")
     temporary = tempfile.TemporaryDirectory(prefix="world-") if work_dir is None else None
     work = temporary.name if temporary is not None else os.fspath(work_dir)
     try:
@@ -513,10 +515,6 @@ def _train(output_dir, work, num_train, num_eval, seed, progress, settings, num_
     trainer.train()
     losses["sft"] = _last_loss(trainer)
     model = trainer.model.merge_and_unload().eval()
-    if os.path.isdir(output_dir):
-        for name in os.listdir(output_dir):
-            if name.endswith((".safetensors", ".json", ".model", ".jinja")):
-                os.remove(os.path.join(output_dir, name))
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
     lap("sft")
