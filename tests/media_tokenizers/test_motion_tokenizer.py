@@ -207,3 +207,30 @@ def test_forward_returns_a_tuple_without_return_dict(tiny_model):
         as_dict = tiny_model(x)
         as_tuple = tiny_model(x, return_dict=False)
     assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], as_dict.loss)
+
+
+def test_kmeans_codebook_fit():
+    from video_lavit.media_tokenizers.vector_quantizer import VectorQuantizer
+
+    # Four tight clusters on the unit sphere, 4 codes: one code per cluster, codes are the clusters' directions.
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(4, 8, generator=generator), dim=-1)
+    labels = torch.arange(4).repeat_interleave(25)
+    features = 3 * (centres[labels] + 0.01 * torch.randn(100, 8, generator=generator))
+    quantizer = VectorQuantizer(4, 8)
+    indices = quantizer.fit_kmeans(features, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(indices, quantizer.nearest_codes(features))
+    assert sorted(indices.unique().tolist()) == [0, 1, 2, 3]
+    for cluster in range(4):
+        assert indices[labels == cluster].unique().numel() == 1
+    assert torch.allclose(quantizer.codebook.norm(dim=-1), torch.ones(4), atol=1e-5)
+    with pytest.raises(InvalidInputError, match="needs as many features"):
+        VectorQuantizer(200, 8).fit_kmeans(features)
+    with pytest.raises(InvalidInputError, match=r"\[\.\.\., 8\]"):
+        quantizer.fit_kmeans(features[:, :4])
+
+    # The motion tokenizer fits its codebook to its encoder's features: every code used, codes as `encode` gives.
+    model = VideoLaVITMotionTokenizer(tiny_config()).eval()
+    codes = model.fit_codebook(motion(2), generator=torch.Generator().manual_seed(0))
+    assert codes.shape == (2, 135) and torch.equal(codes, model.encode(motion(2)).indices)
+    assert codes.unique().numel() == model.config.codebook_size

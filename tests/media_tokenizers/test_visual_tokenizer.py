@@ -277,3 +277,15 @@ def test_tokenize_output_has_no_training_fields(tokenizer):
         "keep_mask",
         "token_log_probs",
     }
+
+
+def test_codebook_fit_to_images():
+    torch.manual_seed(0)
+    model = VideoLaVITVisualTokenizer(tiny_tokenizer_config()).eval()
+    pixels = images(batch=8)
+    codes = model.fit_codebook(pixels, generator=torch.Generator().manual_seed(0))
+    output = model.tokenize(pixels)
+    assert torch.equal(codes, output.indices[output.attention_mask])
+    assert codes.unique().numel() == model.config.codebook_size  # k-means leaves no code unused here
+    with pytest.raises(InvalidInputError, match="pixel_values"):
+        model.fit_codebook(torch.zeros(2, 3, 16, 16))

@@ -266,3 +266,32 @@ def test_example_configs_parse(tmp_path):
     path.write_text(yaml.safe_dump(values))
     with pytest.raises(InvalidInputError, match="unknown_option"):
         parse_arguments([str(path)])
+
+
+def test_text_corpus_is_mixed_at_the_given_fraction(processor, tmp_path):
+    from video_lavit.errors import InvalidInputError
+    from video_lavit.training.train import DataArguments, LoraArguments, ModelArguments, build_trainer
+
+    model_dir = tmp_path / "model"
+    build_model().save_pretrained(model_dir)
+    processor.save_pretrained(model_dir)
+    write_prepared(pretraining_rows(12), tmp_path / "media")
+    texts = [prepared_row(f"t{index}", media="text", text=f"Plain text {index}.") for index in range(5)]
+    write_prepared(texts, tmp_path / "text")
+
+    def mixed(probability):
+        data = DataArguments(data=[str(tmp_path / "media")], text_data=[str(tmp_path / "text")])
+        data.text_probability = probability
+        arguments = training_arguments(tmp_path / "run", max_steps=1)
+        trainer = build_trainer("pretrain", ModelArguments(model=str(model_dir)), data, LoraArguments(), arguments)
+        return trainer.train_dataset
+
+    # Every media sample once; 12 * 0.6 / 0.4 = 18 text samples: the 5 texts repeated, each 3 or 4 times.
+    dataset = mixed(0.6)
+    media = [sample for sample in dataset["media"] if sample == "video"]
+    text_ids = [sample_id for sample_id, kind in zip(dataset["id"], dataset["media"]) if kind == "text"]
+    assert len(media) == 12 and len(text_ids) == 18
+    assert sorted({text_ids.count(name) for name in set(text_ids)}) == [3, 4] and len(set(text_ids)) == 5
+    assert len(mixed(0.0)) == 12
+    with pytest.raises(InvalidInputError, match="text_probability"):
+        mixed(1.0)

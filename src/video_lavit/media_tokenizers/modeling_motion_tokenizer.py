@@ -251,6 +251,27 @@ class VideoLaVITMotionTokenizer(VideoLaVITMotionTokenizerPreTrainedModel):
             perplexity=quantized.perplexity,
         )
 
+    @torch.no_grad()
+    def fit_codebook(
+        self, motion_vectors: torch.Tensor, iterations: int = 20, generator: torch.Generator | None = None
+    ) -> torch.LongTensor:
+        """Set the codebook to spherical k-means centroids of the encoder's features of these grids (our addition:
+        the usual codebook initialisation before training, which keeps a short training from using one code).
+
+        Args:
+            motion_vectors (`torch.Tensor` `[batch, 2, 24, 20, 36]`): motion grids, at least
+                `codebook_size / 135` of them.
+            iterations (`int`): k-means rounds.
+            generator (`torch.Generator`, *optional*): picks the starting features.
+
+        Returns:
+            `torch.LongTensor` `[batch, 135]`: the grids' codes under the fitted codebook.
+        """
+        features = self.encode(motion_vectors).features
+        return self.quantizer.fit_kmeans(features, iterations=iterations, generator=generator).reshape(
+            len(motion_vectors), -1
+        )
+
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """`codes` `[batch, 3, 5, 9, code_dim]` -> motion `[batch, 2, 24, 20, 36]`."""
         decoded = self.output_proj(self.decoder(codes.to(self.dtype)))

@@ -366,14 +366,47 @@ class VideoLaVITVisualTokenizer(VideoLaVITVisualTokenizerPreTrainedModel):
             token_log_probs=output.token_log_probs,
         )
 
-    def _quantize(
-        self, pixel_values: torch.Tensor, selection: Selection, generator: torch.Generator | None
-    ) -> VisualTokenizerOutput:
+    def _code_features(self, pixel_values: torch.Tensor, selection: Selection, generator: torch.Generator | None):
         merged, keep, token_log_probs = self._merge(pixel_values, selection, generator)
         keep_mask = keep > 0.5
         packed, attention_mask = pack_kept_tokens(merged, keep_mask)
         # The code head runs in the dtype of its own weights, as the reference casts to it.
         code_features = self.code_head(packed.to(self.code_head.fc2.weight.dtype))
+        return code_features, attention_mask, keep_mask, token_log_probs
+
+    @torch.no_grad()
+    def fit_codebook(
+        self,
+        pixel_values: torch.Tensor,
+        selection: Selection = "argmax",
+        iterations: int = 20,
+        generator: torch.Generator | None = None,
+    ) -> torch.LongTensor:
+        """Fit the codebook to these images by spherical k-means of their kept tokens' code features.
+
+        A codebook initialisation (our addition) for training a keyframe tokenizer on a new domain, or for a tiny
+        tokenizer whose other parts stay random: codes then follow the images' content instead of a random draw.
+
+        Args:
+            pixel_values (`torch.Tensor` `[images, 3, H, W]`): processor output; at least `codebook_size` kept
+                tokens in all.
+            selection (`str`): token selection, as in `tokenize`.
+            iterations (`int`): k-means rounds.
+            generator (`torch.Generator`, *optional*): picks the starting features.
+
+        Returns:
+            `torch.LongTensor` `[tokens]`: the new code of each kept token, images in order.
+        """
+        self._check_pixels(pixel_values)
+        code_features, attention_mask, _, _ = self._code_features(pixel_values, selection, generator)
+        return self.quantizer.fit_kmeans(code_features[attention_mask], iterations=iterations, generator=generator)
+
+    def _quantize(
+        self, pixel_values: torch.Tensor, selection: Selection, generator: torch.Generator | None
+    ) -> VisualTokenizerOutput:
+        code_features, attention_mask, keep_mask, token_log_probs = self._code_features(
+            pixel_values, selection, generator
+        )
         quantized = self.quantizer.encode(code_features[attention_mask])
         indices = torch.full(attention_mask.shape, -1, dtype=torch.long, device=attention_mask.device)
         indices[attention_mask] = quantized.indices

@@ -87,6 +87,46 @@ class VectorQuantizer(nn.Module):
             )
         return self.embedding(indices)
 
+    @torch.no_grad()
+    def fit_kmeans(
+        self, features: torch.Tensor, iterations: int = 20, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Set the codebook to spherical k-means centroids of `features` (a codebook initialisation for training).
+
+        The l2-normalised features are clustered by cosine similarity (the nearest code of `nearest_codes`, since
+        codes and inputs are unit vectors), starting from `num_codes` distinct features drawn with `generator`; a
+        centroid left without features keeps its last value.
+
+        Args:
+            features (`torch.Tensor` `[..., code_dim]`): at least `num_codes` features.
+            iterations (`int`): assignment and update rounds.
+            generator (`torch.Generator`, *optional*): picks the starting features.
+
+        Returns:
+            `torch.LongTensor` `[...]`: the code index of each feature under the fitted codebook.
+        """
+        if features.shape[-1] != self.code_dim:
+            raise InvalidInputError(f"features must be [..., {self.code_dim}], got {tuple(features.shape)}")
+        flat = F.normalize(features.reshape(-1, self.code_dim).float(), dim=-1)
+        if len(flat) < self.num_codes:
+            raise InvalidInputError(f"k-means of {self.num_codes} codes needs as many features, got {len(flat)}")
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise InvalidInputError(f"iterations must be a positive integer, got {iterations!r}")
+        start = torch.randperm(len(flat), generator=generator, device=generator.device if generator else None)
+        centroids = flat[start[: self.num_codes].to(flat.device)].clone()
+        for _ in range(iterations):
+            assignment = (flat @ centroids.T).argmax(dim=1)
+            sums = torch.zeros_like(centroids).index_add_(0, assignment, flat)
+            counts = torch.bincount(assignment, minlength=self.num_codes)
+            used = counts > 0
+            centroids[used] = F.normalize(sums[used], dim=-1)
+        self.embedding.weight.copy_(centroids.to(self.embedding.weight.dtype))
+        if self.use_ema:
+            counts = torch.bincount(self.nearest_codes(flat), minlength=self.num_codes).float()
+            self.ema_cluster_size.copy_(counts)
+            self.ema_embed_sum.copy_(centroids * counts[:, None])
+        return self.nearest_codes(features)
+
     def nearest_codes(self, features: torch.Tensor) -> torch.LongTensor:
         """`[..., code_dim]` features -> `[...]` index of the nearest code to the l2-normalised features."""
         flat = F.normalize(features, p=2, dim=-1).reshape(-1, self.code_dim)

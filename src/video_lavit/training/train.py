@@ -64,7 +64,8 @@ class DataArguments:
         default=None, metadata={"help": "pretrain: prepared plain-text corpora mixed in (RedPajama-style)"}
     )
     text_probability: float = field(
-        default=0.0, metadata={"help": "pretrain: probability that a sample comes from --text_data"}
+        default=0.0,
+        metadata={"help": "pretrain: fraction of the samples taken from --text_data (in [0, 1), repeated as needed)"},
     )
     eval_data: list[str] | None = field(default=None, metadata={"help": "prepared corpora to evaluate on"})
     max_length: int | None = field(
@@ -131,6 +132,17 @@ def _drop_too_long(dataset: datasets.Dataset, collator) -> datasets.Dataset:
     return kept
 
 
+def _mix_in_text(media: datasets.Dataset, text: datasets.Dataset, probability: float, seed: int) -> datasets.Dataset:
+    """Every media sample once, and as many text samples as make `probability` of the mix (the text corpus shuffled
+    with `seed` and repeated as needed); the trainer's sampler shuffles the two together."""
+    if len(text) == 0:
+        return media
+    wanted = round(len(media) * probability / (1 - probability))
+    order = torch.randperm(len(text), generator=torch.Generator().manual_seed(seed)).tolist()
+    picked = text.select([order[index % len(text)] for index in range(wanted)])
+    return datasets.concatenate_datasets([media, picked]) if wanted else media
+
+
 def _resume_point(training_args: TrainingArguments) -> str | None:
     resume = training_args.resume_from_checkpoint
     if resume in ("last", "True", "true"):
@@ -194,12 +206,11 @@ def build_trainer(
     if len(train_dataset) == 0:
         raise InvalidInputError(f"{', '.join(data_args.data)}: holds no sample to train on.")
     if stage == "pretrain":
+        if not 0 <= data_args.text_probability < 1:
+            raise InvalidInputError(f"text_probability must lie in [0, 1), got {data_args.text_probability}.")
         if data_args.text_data and data_args.text_probability > 0:
-            train_dataset = datasets.interleave_datasets(
-                [train_dataset, _load_corpora(data_args.text_data)],
-                probabilities=[1 - data_args.text_probability, data_args.text_probability],
-                seed=training_args.seed,
-                stopping_strategy="all_exhausted",  # every video sample, the text corpus repeated as needed
+            train_dataset = _mix_in_text(
+                train_dataset, _load_corpora(data_args.text_data), data_args.text_probability, training_args.seed
             )
     eval_dataset = _load_corpora(data_args.eval_data) if data_args.eval_data else None
     trainer = Trainer(

@@ -6,9 +6,11 @@ on CPU in a few minutes and seeded throughout:
 1. data: `world_dataset` videos for training, each scene moving in all 4 directions (so that its keyframe cannot
    stand in for the motion), and a held-out split (other scenes: positions, textures and backgrounds);
 2. a tiny `VideoLaVITConfig` (generation checkpoint, `keyframe_input="codes"`), `build_world_tokenizer` and
-   `VideoLaVITProcessor`, saved as the initial model folder;
-3. stage 1: `prepare_corpus` without tokenizers (motion grids), then the motion tokenizer trained from scratch with
-   `build_trainer("motion-tokenizer", ...)`; its weights replace the model's untrained motion tokenizer;
+   `VideoLaVITProcessor`; the keyframe tokenizer's codebook is fitted by k-means to the training scenes' keyframes
+   (`fit_codebook`), and the model is saved as the initial folder;
+3. stage 1: `prepare_corpus` without tokenizers (motion grids), then the motion tokenizer, its codebook started from
+   k-means of its encoder's features and its unused codes restarted (`dead_code_threshold=1`), trained with
+   `build_trainer("motion-tokenizer", ...)`; its weights replace the model's motion tokenizer;
 4. `prepare_corpus` of the training conversations with the model's tokenizers; the captions corpus of pre-training
    is derived from the same prepared rows (same tokens, caption text, no conversation), so videos are tokenized
    once;
@@ -23,13 +25,16 @@ on CPU in a few minutes and seeded throughout:
    those of one fixed training clip, where direction answers must fall to chance (25%).
 
 Deliberate differences from the paper's recipe:
-- the keyframe tokenizer is not trained (it stands for the frozen EVA-CLIP tokenizer); its random initialisation
-  is kept, except that its token predictor is set to keep every patch (`fc3` weight 0, bias favouring "keep"), so
-  each keyframe has the same number of tokens (`(image_size // patch_size) ** 2`) in raster order;
+- the keyframe tokenizer is not trained (it stands for the frozen EVA-CLIP tokenizer): its random ViT and merger
+  are kept, its codebook is fitted by k-means (random codes lose the colours), and its token predictor is set to
+  keep every patch (`fc3` weight 0, bias favouring "keep"), so each keyframe has the same number of tokens
+  (`(image_size // patch_size) ** 2`) in raster order. The shape is hard to read from such random features at
+  32 px (a linear probe of them reaches about half); colour and direction are what the model learns well;
 - the LoRA adapter trains no embedding or output-head rows (`trainable_tokens="none"`): pre-training has already
   taught the media tokens;
 - the motion tokenizer trains for a few steps only: a forward and backward pass at full grid resolution costs about
-  a second per clip on a CPU core (`WorldModelSettings.motion_steps`).
+  a second per clip on a CPU core (`WorldModelSettings.motion_steps`). Without the k-means start and the restarts,
+  those steps can leave every clip with one code, and nothing to learn the direction from.
 
 `python -m video_lavit.training.world_recipe --output DIR` runs it and prints the report.
 """
@@ -166,7 +171,7 @@ def world_model_config(settings: WorldModelSettings) -> VideoLaVITConfig:
             merger_num_attention_heads=2,
             merger_intermediate_size=64,
             codebook_size=settings.num_visual_codes,
-            code_dim=8,
+            code_dim=32,
             language_hidden_size=hidden,
         ),
         motion_tokenizer_config=dict(
@@ -175,6 +180,7 @@ def world_model_config(settings: WorldModelSettings) -> VideoLaVITConfig:
             codebook_size=settings.num_motion_codes,
             code_dim=8,
             blocks_per_stage=1,
+            dead_code_threshold=1.0,  # a code unused in a batch restarts from one of its features
         ),
         text_vocab_size=WORLD_TEXT_VOCAB_SIZE,
         keyframe_input="codes",
@@ -415,6 +421,14 @@ def _train(output_dir, work, num_train, num_eval, seed, progress, settings, num_
     lap("videos")
 
     model, processor = build_world_model(settings, seed)
+    # The keyframe tokenizer's codebook: k-means of the training scenes' keyframe features (one video per scene).
+    scenes = {}
+    for index, video_seed in enumerate(train_rows["video_seed"]):
+        scenes.setdefault(video_seed, index)
+    videos_of_scenes = list(train_rows.select(sorted(scenes.values()))["video"])
+    keyframes = processor.video_processor(videos_of_scenes, return_tensors="pt")["keyframe_pixel_values"]
+    model.model.visual_tokenizer.fit_codebook(keyframes, generator=torch.Generator().manual_seed(seed))
+    lap("keyframe_codebook")
     initial = os.path.join(work, "initial")
     model.save_pretrained(initial)
     processor.save_pretrained(initial)
@@ -425,6 +439,9 @@ def _train(output_dir, work, num_train, num_eval, seed, progress, settings, num_
     motion_rows = train_rows.select(range(min(num_train, settings.motion_steps * settings.motion_batch_size)))
     prepare_corpus(_video_source(motion_rows), grids, num_proc=num_proc, progress=progress)
     lap("prepare_grids")
+    # Its codebook starts from k-means of the encoder's features (from random codes, a few steps use one code).
+    grid_values = torch.tensor(load_prepared(grids)["motion_vectors"]).flatten(0, 1)
+    model.model.motion_tokenizer.fit_codebook(grid_values, generator=torch.Generator().manual_seed(seed))
     motion_folder = os.path.join(work, "motion-tokenizer-initial")
     model.model.motion_tokenizer.save_pretrained(motion_folder)
     set_seed(seed)
