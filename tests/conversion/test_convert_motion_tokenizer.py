@@ -92,11 +92,16 @@ def test_bad_checkpoints_are_refused(tmp_path):
 def test_reference_tokens_when_the_blocks_run_in_small_chunks(converted, reference, monkeypatch):
     from video_lavit.media_tokenizers.layers import SpatioTemporalBlock
 
-    # 2000 rows of the widest intermediate (64 features) per chunk: two frames or 83 positions of the first
-    # stage, one clip at a time in the last
-    monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", 2000 * 64 * 4)
+    # 6000 rows of the widest intermediate (64 features) per chunk: every block of the first stages runs in
+    # several chunks
+    monkeypatch.setattr(SpatioTemporalBlock, "chunk_bytes", 6000 * 64 * 4)
+    first = next(module for module in converted.modules() if isinstance(module, SpatioTemporalBlock))
+    calls = []
+    hook = first.mlp.register_forward_hook(lambda *args: calls.append(1))
     with torch.no_grad():
         encoded = converted.encode(reference["motion_vectors"])
         decoded = converted.decode(reference["token_ids"])
+    hook.remove()
+    assert len(calls) > 1  # the first block ran in chunks
     assert torch.equal(encoded.indices, reference["token_ids"])
     torch.testing.assert_close(decoded, reference["decoded"], rtol=0, atol=1e-4)

@@ -263,3 +263,23 @@ def test_prepare_command(corpus, saved_model, tmp_path, capsys):
     assert "1 of 1 shards were already there (resumed)" in capsys.readouterr().out
     assert main(["prepare", str(tmp_path / "nothing.csv"), "--output", str(tmp_path / "x")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_videos_are_cut_as_the_model_folder_s_video_processor_says(corpus, model, tmp_path):
+    def start_times(video_processor):
+        clips = video_processor.iter_clips(str(corpus / "clip0.mp4"), **PROCESSOR_OPTIONS)
+        return [float(clip.start_time) for clip, _ in clips]
+
+    saved = VideoLaVITVideoProcessor(size={"height": 32, "width": 32}, fps=4)  # 6 s clips
+    default = VideoLaVITVideoProcessor(size={"height": 32, "width": 32})
+    assert start_times(saved) != start_times(default)
+    for name, video_processor in (("saved", saved), ("bare", None)):
+        folder = tmp_path / name
+        model.save_pretrained(folder)
+        if video_processor is not None:
+            video_processor.save_pretrained(folder)
+        output = tmp_path / f"{name}-prepared"
+        source = [str(corpus / "clip0.mp4")]
+        prepare_corpus(source, output, tokenizers=folder, processor_options=PROCESSOR_OPTIONS, progress=False)
+        expected = start_times(video_processor or default)
+        assert load_prepared(output)[0]["clip_start_times"] == expected

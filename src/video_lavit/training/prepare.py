@@ -151,8 +151,9 @@ class PrepareWorker:
             first call (in each worker process). Without it (and without `media_tokenizers`) each clip's motion grid
             is kept instead of tokens.
         media_tokenizers ([`MediaTokenizers`], *optional*): tokenizers already loaded, used as they are.
-        video_processor ([`VideoLaVITVideoProcessor`], *optional*): cuts the videos (default: default settings,
-            with keyframes at the keyframe tokenizer's input size).
+        video_processor ([`VideoLaVITVideoProcessor`], *optional*): cuts the videos (default: the one saved in the
+            `tokenizers` folder, as inference cuts them; else default settings with keyframes at the keyframe
+            tokenizer's input size).
         processor_options (`dict`, *optional*): per-call options of the video processor (e.g. `max_clips`).
         device (`str`, *optional*): where the tokenizers run (default: CUDA when there is one, else the CPU).
         keyframe_batch_size, motion_batch_size (`int`): keyframes / clips per tokenizer forward.
@@ -189,10 +190,22 @@ class PrepareWorker:
             return _local_config(self.tokenizers_path).keyframe_input
         return "none"
 
+    def _saved_video_processor(self) -> VideoLaVITVideoProcessor | None:
+        """The video processor saved with the tokenizers' model folder (its keyframe size, frame rate, clip length),
+        as inference cuts the videos; None when the folder has none."""
+        if self.tokenizers_path is None or not os.path.isdir(self.tokenizers_path):
+            return None
+        names = ("processor_config.json", "video_preprocessor_config.json", "preprocessor_config.json")
+        if not any(os.path.isfile(os.path.join(self.tokenizers_path, name)) for name in names):
+            return None
+        return VideoLaVITVideoProcessor.from_pretrained(self.tokenizers_path)
+
     def _tokenizers(self) -> MediaTokenizers | None:
         if self.media_tokenizers is None and self.tokenizers_path is not None:
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             self.media_tokenizers = MediaTokenizers.from_pretrained(self.tokenizers_path).to(device)
+        if self.video_processor is None:
+            self.video_processor = self._saved_video_processor()
         if self.video_processor is None:
             size = 224
             if self.media_tokenizers is not None:
@@ -382,7 +395,8 @@ def prepare_corpus(
         shard_size (`int`): samples per output shard (the unit that a re-run skips).
         batch_size (`int`): samples per worker call (their keyframes and clips are tokenized together).
         media_root: the folder that relative media paths of the source are relative to.
-        video_processor, processor_options: how the videos are cut (default settings, 16 clips at most).
+        video_processor, processor_options: how the videos are cut (default: the video processor saved in the
+            `tokenizers` folder, else default settings; 16 clips at most).
         num_gpus (`float`, *optional*): GPUs per Ray actor (default: 1 where the cluster has GPUs, else 0).
         progress (`bool`): show a progress bar.
 
