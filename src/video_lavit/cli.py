@@ -294,6 +294,7 @@ def run_prepare(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             media_root=args.media_root,
             processor_options=options,
+            num_gpus=args.num_gpus,
             progress=not args.quiet,
         ),
         summary,
@@ -464,6 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--shard-size", type=_positive_int, default=256, help="samples per shard (default 256)")
     prepare.add_argument("--batch-size", type=_positive_int, default=4, help="samples per worker call (default 4)")
     prepare.add_argument("--media-root", help="folder that relative media paths are relative to")
+    prepare.add_argument(
+        "--num-gpus",
+        type=float,
+        help="GPUs per Ray actor (default: 1 where the cluster has GPUs, else 0); actors are capped to what fits",
+    )
     prepare.add_argument("--max-clips", type=_int_at_least(0), help="most clips per video (default 16; 0: no limit)")
     prepare.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     prepare.set_defaults(handler=run_prepare)

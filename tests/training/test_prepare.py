@@ -190,6 +190,22 @@ def test_two_processes_give_the_same_shards(corpus, model, tmp_path):
     assert (one.prepared, one.failed) == (two.prepared, two.failed) == (2, 1)
     assert load_prepared(tmp_path / "one").to_list() == load_prepared(tmp_path / "two").to_list()
 
+    # Tokenizers held in memory key the resume by their weights: other weights are refused, the same resume.
+    again = prepare_corpus(
+        rows, tmp_path / "one", media_tokenizers=tokenizers, processor_options=PROCESSOR_OPTIONS, progress=False
+    )
+    assert again.shards_skipped == again.shards
+    torch.manual_seed(1)
+    other = VideoLaVITForConditionalGeneration(tiny_video_lavit_config(keyframe_input="codes")).eval()
+    with pytest.raises(OutputError, match="tokenizers_fingerprint"):
+        prepare_corpus(
+            rows,
+            tmp_path / "one",
+            media_tokenizers=MediaTokenizers.from_model(other),
+            processor_options=PROCESSOR_OPTIONS,
+            progress=False,
+        )
+
 
 def test_conversations_and_images(corpus, model, tmp_path):
     samples = [
@@ -283,3 +299,15 @@ def test_videos_are_cut_as_the_model_folder_s_video_processor_says(corpus, model
         prepare_corpus(source, output, tokenizers=folder, processor_options=PROCESSOR_OPTIONS, progress=False)
         expected = start_times(video_processor or default)
         assert load_prepared(output)[0]["clip_start_times"] == expected
+
+
+def test_ray_actors_are_capped_to_the_cluster_s_gpus(caplog):
+    from video_lavit.training.prepare import _actor_count
+
+    assert _actor_count(8, 0, 0) == 8  # CPU actors: as many as asked
+    assert _actor_count(2, 1, 4) == 2
+    with caplog.at_level("WARNING"):
+        assert _actor_count(8, 1, 2) == 2 and _actor_count(8, 0.5, 2) == 4
+    assert "fit on the cluster" in caplog.text
+    with pytest.raises(InvalidInputError, match="--num-gpus 0"):
+        _actor_count(2, 1, 0)

@@ -23,8 +23,10 @@ recorded in the error report and counted in the summary. `load_prepared` reads t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -50,6 +52,8 @@ from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor
 from .sources import SOURCE_FEATURES, read_source
 
 MOTION_GRID_SHAPE = (2, 24, 20, 36)
+logger = logging.getLogger(__name__)
+
 PREPARED_FEATURES = datasets.Features(
     {
         "id": datasets.Value("string"),
@@ -126,6 +130,16 @@ class MediaTokenizers:
                 )
         visual, motion = visual.to(dtype).eval(), motion.to(dtype).eval()
         return cls(visual, motion, config.keyframe_input, config.keyframe_selection)
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of both tokenizers' weights and buffers and of how keyframes are read: what makes the tokens.
+        It keys a resumed preparation made with tokenizers held in memory."""
+        digest = hashlib.sha256(f"{self.keyframe_input}:{self.keyframe_selection}".encode())
+        for prefix, module in (("visual:", self.visual_tokenizer), ("motion:", self.motion_tokenizer)):
+            for name, tensor in sorted(module.state_dict().items()):
+                digest.update(f"{prefix}{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+                digest.update(tensor.detach().reshape(-1).contiguous().cpu().view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     def to(self, device) -> MediaTokenizers:
         self.visual_tokenizer.to(device)
@@ -417,6 +431,7 @@ def prepare_corpus(
         "shard_size": shard_size,
         "keyframe_input": worker.keyframe_input,
         "tokenizers": worker.tokenizers_path,
+        "tokenizers_fingerprint": media_tokenizers.fingerprint() if media_tokenizers is not None else None,
         "processor_options": {key: value for key, value in worker.processor_options.items() if key != "progress"},
     }
     _start_output(output_dir, settings)
@@ -627,8 +642,10 @@ class _RayShards:
             # start`), else starts a local one.
             ray.init(log_to_driver=False)
         num_gpus = self.num_gpus
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
         if num_gpus is None:
-            num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+            num_gpus = 1 if cluster_gpus >= 1 else 0
+        actors = _actor_count(self.concurrency, num_gpus, cluster_gpus)
         source = self.rows.with_format("arrow")
         blocks = []
         for index in self.parts:
@@ -664,10 +681,27 @@ class _RayShards:
             ),
             batch_size=self.batch_size,
             batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=min(self.concurrency, len(blocks))),
+            compute=ray.data.ActorPoolStrategy(size=min(actors, len(blocks))),
             num_gpus=num_gpus,
         )
         return iter(mapped.iter_batches(batch_size=None, batch_format="pyarrow"))
+
+
+def _actor_count(requested: int, gpus_per_actor: float, cluster_gpus: float) -> int:
+    """Actors of the pool: `requested`, or as many as the cluster's GPUs hold (more would wait for ever)."""
+    if gpus_per_actor <= 0:
+        return requested
+    fit = int(cluster_gpus // gpus_per_actor)
+    if fit < 1:
+        raise InvalidInputError(
+            f"each Ray actor asks for {gpus_per_actor} GPU but the cluster has {cluster_gpus}; pass num_gpus=0 "
+            "(video-lavit prepare --num-gpus 0) to prepare on CPUs, or start Ray with GPUs."
+        )
+    if fit < requested:
+        logger.warning(
+            "%d Ray actors asked for, %d fit on the cluster's %g GPUs: using %d", requested, fit, cluster_gpus, fit
+        )
+    return min(requested, fit)
 
 
 class _RayWorker(PrepareWorker):
