@@ -209,6 +209,15 @@ def test_train_command_runs_each_stage_from_yaml(processor, tmp_path):
     assert os.path.exists(tmp_path / "sft_run" / "adapter_model.safetensors")
     merged = VideoLaVITForConditionalGeneration.from_pretrained(tmp_path / "sft_run" / "merged")
     assert not any("lora" in name for name in merged.state_dict())
+    # The merged weights are the base's plus the trained adapter's product.
+    base = VideoLaVITForConditionalGeneration.from_pretrained(model_dir)
+    adapted = PeftModel.from_pretrained(base, tmp_path / "sft_run").merge_and_unload()
+    for name, value in merged.state_dict().items():
+        torch.testing.assert_close(value, adapted.state_dict()[name])
+    changed = [
+        name for name, value in merged.state_dict().items() if not torch.equal(value, build_model().state_dict()[name])
+    ]
+    assert changed and all("language_model.layers" in name for name in changed)
     assert VideoLaVITProcessor.from_pretrained(tmp_path / "sft_run" / "merged").layout == processor.layout
 
     write_prepared(pretraining_rows(4), tmp_path / "pretrain_data")

@@ -25,7 +25,7 @@ LEARNED, CHANCE_MARGIN = 0.85, 0.45
 
 @pytest.mark.slow
 def test_the_world_model_learns_from_the_keyframe_and_from_the_motion(tmp_path):
-    report = train_world_model(tmp_path / "model", progress=False)
+    report = train_world_model(tmp_path / "model", progress=False, num_proc=2)
     assert report.accuracy["colour"] >= LEARNED, report.accuracy
     assert report.accuracy["direction"] >= LEARNED, report.accuracy
     assert report.accuracy["shape"] > report.chance, report.accuracy  # hard for a random keyframe encoder at 32 px

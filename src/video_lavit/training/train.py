@@ -259,13 +259,26 @@ def run(stage: str, argv: Sequence[str]) -> str:
     trainer = build_trainer(stage, model_args, data_args, lora_args, training_args)
     trainer.train(resume_from_checkpoint=_resume_point(training_args))
     trainer.save_model(training_args.output_dir)
-    model = trainer.model
-    if lora_args.use_lora and lora_args.merge_lora and trainer.is_world_process_zero():
-        merged = model.merge_and_unload()
-        merged.save_pretrained(os.path.join(training_args.output_dir, "merged"))
-        if trainer.processing_class is not None:
-            trainer.processing_class.save_pretrained(os.path.join(training_args.output_dir, "merged"))
+    if lora_args.use_lora and lora_args.merge_lora:
+        # Merged from the saved adapter and a fresh copy of the base weights on the first process: under FSDP or
+        # ZeRO-3 the trained model's weights are shards, which no process can merge alone.
+        trainer.accelerator.wait_for_everyone()
+        if trainer.is_world_process_zero():
+            _save_merged(model_args, training_args.output_dir, trainer.processing_class)
+        trainer.accelerator.wait_for_everyone()
     return training_args.output_dir
+
+
+def _save_merged(model_args: ModelArguments, output_dir: str, processor) -> None:
+    from peft import PeftModel
+
+    from ..modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
+
+    base = VideoLaVITForConditionalGeneration.from_pretrained(model_args.model, dtype=getattr(torch, model_args.dtype))
+    merged = PeftModel.from_pretrained(base, output_dir).merge_and_unload()
+    merged.save_pretrained(os.path.join(output_dir, "merged"))
+    if processor is not None:
+        processor.save_pretrained(os.path.join(output_dir, "merged"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

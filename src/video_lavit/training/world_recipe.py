@@ -99,9 +99,9 @@ class WorldModelSettings:
     motion_learning_rate: float = 2e-4
     media_first_probability: float = 1.0
     text_probability: float = 0.3
-    pretrain_epochs: float = 40.0
+    pretrain_epochs: float = 20.0
     pretrain_learning_rate: float = 3e-3
-    sft_epochs: float = 8.0
+    sft_epochs: float = 6.0
     sft_learning_rate: float = 5e-3
     lora_r: int = 16
     lora_alpha: int = 32
