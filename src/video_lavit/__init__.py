@@ -6,7 +6,9 @@ Importing the package registers its classes with the transformers Auto classes.
 from .errors import (
     CheckpointConversionError,
     CheckpointLoadError,
+    EvaluationDataError,
     InvalidInputError,
+    JudgeError,
     OutputError,
     UnknownOptionError,
     UnsupportedVideoError,
@@ -92,6 +94,8 @@ __all__ = [
     "convert_motion_tokenizer",
     "convert_visual_tokenizer",
     "CheckpointConversionError",
+    "EvaluationDataError",
+    "JudgeError",
     "CheckpointLoadError",
     "InvalidInputError",
     "OutputError",

@@ -259,6 +259,89 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+EVALUATION_TASKS = {
+    "world": "the built-in procedural world: held-out world videos, every question kind, exact match (offline)",
+    "video-qa": "open-ended video QA (MSVD-QA, MSRVTT-QA, ActivityNet-QA): Video-ChatGPT's test_q/test_a files or "
+    "a dataset in the Hub layout; exact match, and the GPT judge with --judge-url",
+}
+
+
+def _evaluation_model(args: argparse.Namespace):
+    from .modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
+    from .processing.processing_video_lavit import VideoLaVITProcessor
+    from .world_model import world_model_path
+
+    folder = args.model or world_model_path()
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
+    model = VideoLaVITForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(args.device).eval()
+    return model, VideoLaVITProcessor.from_pretrained(folder), folder
+
+
+def _print_metrics(results: dict) -> None:
+    for protocol, values in results["metrics"].items():
+        shown = ", ".join(
+            f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
+            for name, value in values.items()
+            if value is not None
+        )
+        print(f"{protocol}: {shown}")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    try:
+        if args.output and os.path.isfile(args.output):
+            raise VideoLaVITError(f"{args.output}: is a file; --output takes a folder (a run in it resumes)")
+        if args.task == "world":
+            from .evaluation.world import evaluate_world
+
+            model, processor, folder = _evaluation_model(args)
+            results = evaluate_world(
+                model, processor, args.output, num_videos=args.num_videos, seed=args.seed,
+                batch_size=args.batch_size, checkpoint=folder, progress=not args.quiet,
+            )  # fmt: skip
+        else:
+            from .evaluation.judge import GPTJudge
+            from .evaluation.video_qa import evaluate_video_qa, read_video_chatgpt, read_video_qa_dataset
+
+            if bool(args.questions) == bool(args.dataset) or bool(args.questions) != bool(args.answers):
+                raise VideoLaVITError("give --questions and --answers (Video-ChatGPT's files), or --dataset")
+            if not os.path.isdir(args.video_dir):
+                raise VideoLaVITError(f"{args.video_dir}: no such folder of videos (--video-dir)")
+            judge = None
+            if args.judge_url:
+                judge = GPTJudge(
+                    args.judge_url, model=args.judge_model, api_key_env=args.judge_key_env,
+                    cache_path=os.path.join(args.output, "judge_cache.jsonl"), concurrency=args.judge_concurrency,
+                    max_retries=args.judge_retries, timeout=args.judge_timeout,
+                )  # fmt: skip
+            if args.questions:
+                samples = read_video_chatgpt(args.questions, args.answers, args.video_dir)
+                source = {"name": args.name or "video-qa", "type": "video-chatgpt", "source": args.questions}
+            else:
+                samples = read_video_qa_dataset(args.dataset, args.video_dir, split=args.split, name=args.config)
+                source = {"name": args.name or args.dataset, "type": args.dataset, "source": args.dataset}
+            source["split"] = args.split
+            if args.limit:
+                samples = samples[: args.limit]
+            model, processor, folder = _evaluation_model(args)
+            options = {"max_clips": args.max_clips} if args.max_clips is not None else None
+            results = evaluate_video_qa(
+                model, processor, samples, args.output, judge=judge, batch_size=args.batch_size,
+                max_new_tokens=args.max_new_tokens, processor_options=options, checkpoint=folder, dataset=source,
+                progress=not args.quiet,
+            )  # fmt: skip
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    _print_metrics(results)
+    print(f"results: {os.path.join(args.output, 'results.json')}")
+    judge = results["metrics"].get("gpt_judge")
+    if judge and judge["failed"]:
+        print(f"error: {judge['failed']} judge calls failed; rerun the same command to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     from .training.prepare import prepare_corpus
 
@@ -483,6 +566,45 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("stage", nargs="?", default="", help="pretrain, sft, motion-tokenizer or world")
     train.add_argument("arguments", nargs=argparse.REMAINDER, help="CONFIG.yaml, or the stage's flags (--help)")
     train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint: " + ", ".join(EVALUATION_TASKS),
+        description="Tasks:\n" + "\n".join(f"  {name}: {text}" for name, text in EVALUATION_TASKS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tasks = evaluate.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name, text in EVALUATION_TASKS.items():
+        task = tasks.add_parser(name, help=text, description=text)
+        task.add_argument("--model", help="the checkpoint folder (default: the built-in world model)")
+        task.add_argument("--output", required=True, help="results folder (a run in it resumes)")
+        task.add_argument("--batch-size", type=_positive_int, default=8, help="questions per batch (default 8)")
+        task.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+        task.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+        task.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        task.set_defaults(handler=run_evaluate)
+        if name == "world":
+            task.add_argument("--num-videos", type=_positive_int, default=32, help="held-out videos (default 32)")
+            task.add_argument("--seed", type=int, default=0, help="seed of the videos (default 0)")
+            continue
+        task.add_argument("--questions", help="Video-ChatGPT's test_q.json")
+        task.add_argument("--answers", help="Video-ChatGPT's test_a.json (aligned with --questions)")
+        task.add_argument("--dataset", help="a dataset in the Hub layout: folder, data file, or cached Hub id")
+        task.add_argument("--split", default="test", help="the dataset's split (default test)")
+        task.add_argument("--config", help="the dataset's configuration")
+        task.add_argument("--name", help="the set's name in the results (e.g. MSVD-QA)")
+        task.add_argument("--video-dir", required=True, help="folder of the videos, by video_name")
+        task.add_argument("--limit", type=_positive_int, help="the first N questions only")
+        task.add_argument("--max-new-tokens", type=_positive_int, default=32, help="longest answer (default 32)")
+        task.add_argument("--max-clips", type=_int_at_least(1), help="most clips per video (default 16)")
+        task.add_argument("--judge-url", help="an OpenAI-compatible API root, e.g. https://api.openai.com/v1")
+        task.add_argument(
+            "--judge-model", default="gpt-3.5-turbo", help="judge model (default: the paper-era gpt-3.5-turbo)"
+        )
+        task.add_argument("--judge-key-env", default="OPENAI_API_KEY", help="environment variable of the key")
+        task.add_argument("--judge-concurrency", type=_positive_int, default=8, help="calls in flight (default 8)")
+        task.add_argument("--judge-retries", type=_int_at_least(0), default=5, help="retries per call (default 5)")
+        task.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per call (default 60)")
 
     generate = commands.add_parser("generate", help="text-to-video or image-to-video, written with export_to_video")
     generate.add_argument("prompt", nargs="?", help="the text prompt (optional with --image)")

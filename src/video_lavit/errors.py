@@ -48,8 +48,20 @@ class OutputError(VideoLaVITError, OSError):
     or the disk (or the temporary folder) is full. Nothing half-written is left behind."""
 
 
+class EvaluationDataError(VideoLaVITError, ValueError):
+    """An evaluation set could not be read as asked: a missing or malformed file, question and answer files that do
+    not line up, a dataset without the columns of its layout."""
+
+
+class JudgeError(VideoLaVITError, OSError):
+    """The judge endpoint of an evaluation could not be used: unreachable after every retry, or refusing the
+    request (a bad key, an unknown model)."""
+
+
 __all__ = [
     "CheckpointConversionError",
+    "EvaluationDataError",
+    "JudgeError",
     "CheckpointLoadError",
     "InvalidInputError",
     "UnknownOptionError",
