@@ -370,7 +370,8 @@ def predict_video_qa(
         raise InvalidInputError("the samples' ids must be unique (they key the resumable predictions).")
     from accelerate import PartialState
 
-    state = PartialState()
+    # On CPU, accelerate sets up gloo across the launched processes only when asked for CPU.
+    state = PartialState(cpu=model.device.type == "cpu")
     path = os.fspath(predictions_path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     done = read_predictions(path)
