@@ -570,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num_train", type=int, default=256, help="training videos")
     parser.add_argument("--num_eval", type=int, default=64, help="held-out videos")
     parser.add_argument("--work_dir", default=None, help="keep videos and intermediate folders here")
+    parser.add_argument("--num_proc", type=int, default=1, help="processes that prepare the corpora")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     from ..errors import VideoLaVITError
@@ -582,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             progress=not args.quiet,
             work_dir=args.work_dir,
+            num_proc=args.num_proc,
         )
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
