@@ -275,17 +275,25 @@ def _append(path: str, records: list[dict]) -> None:
 
 
 class _VideoCache:
-    """The preprocessed clips of the last `size` videos (questions about one video come together)."""
+    """The clips of the last `size` videos, cut and tokenized (keyframe tokens and motion codes) once each: the
+    questions about one video come together."""
 
-    def __init__(self, processor, size: int, options: dict):
-        self.processor, self.size, self.options, self.entries = processor, size, options, OrderedDict()
+    def __init__(self, model, processor, size: int, options: dict):
+        self.model, self.processor, self.size, self.options = model, processor, size, options
+        self.entries = OrderedDict()
 
+    @torch.no_grad()
     def get(self, path: str):
         if path in self.entries:
             self.entries.move_to_end(path)
             return self.entries[path]
         try:
-            value = self.processor.video_processor(path, return_tensors="pt", **self.options)
+            clips = self.processor.video_processor(path, return_tensors="pt", **self.options)
+            value = {
+                "videos": clips,
+                "keyframe_tokens": self.model.tokenize_keyframes(clips["keyframe_pixel_values"]),
+                "motion_codes": self.model.model.get_motion_codes(clips["motion_vectors"]),
+            }
         except VideoLaVITError as error:
             value = error
         self.entries[path] = value
@@ -307,11 +315,24 @@ def _record(sample: VideoQASample, pred: str | None = None, error: str | None = 
     return record
 
 
-def _batch_videos(clips: list) -> dict:
+def _batch(entries: list) -> dict:
+    """The processor's media arguments for a batch of tokenized videos (`_VideoCache` entries)."""
+    from ..modeling.modeling_video_lavit import VideoLaVITKeyframeTokens
+
+    videos = [entry["videos"] for entry in entries]
+    tokens = [entry["keyframe_tokens"] for entry in entries]
+    codes = None if tokens[0].codes is None else torch.cat([token.codes for token in tokens])
+    features = None if tokens[0].features is None else torch.cat([token.features for token in tokens])
     return {
-        "keyframe_pixel_values": torch.cat([clip["keyframe_pixel_values"] for clip in clips]),
-        "motion_vectors": torch.cat([clip["motion_vectors"] for clip in clips]),
-        "num_clips": torch.cat([clip["num_clips"] for clip in clips]),
+        "videos": {
+            "keyframe_pixel_values": torch.cat([video["keyframe_pixel_values"] for video in videos]),
+            "motion_vectors": torch.cat([video["motion_vectors"] for video in videos]),
+            "num_clips": torch.cat([video["num_clips"] for video in videos]),
+        },
+        "keyframe_tokens": VideoLaVITKeyframeTokens(
+            token_counts=torch.cat([token.token_counts for token in tokens]), codes=codes, features=features
+        ),
+        "motion_codes": torch.cat([entry["motion_codes"] for entry in entries]),
     }
 
 
@@ -319,7 +340,8 @@ def _batch_videos(clips: list) -> dict:
 def answer_video_questions(
     model, processor, samples: Sequence[VideoQASample], clips: list, max_new_tokens: int, generation_kwargs: dict
 ) -> list[str]:
-    """Greedy answers to one batch of questions whose videos are preprocessed (`clips`, one per sample)."""
+    """Greedy answers to one batch of questions whose videos are cut and tokenized (`clips`: one `_VideoCache`
+    entry per sample)."""
     prompts = [
         processor.apply_chat_template(
             [{"role": "user", "content": f"{VIDEO_PLACEHOLDER}\n{sample.question}"}],
@@ -328,7 +350,7 @@ def answer_video_questions(
         )
         for sample in samples
     ]
-    inputs = processor(text=prompts, videos=_batch_videos(clips), keyframe_tokenizer=model)
+    inputs = processor(text=prompts, **_batch(clips))
     inputs = inputs.to(model.device)
     options = {"do_sample": False, "num_beams": 1, **generation_kwargs}
     output = model.generate(**inputs, max_new_tokens=max_new_tokens, **options)
@@ -416,7 +438,7 @@ def _predict(
     for sample in pending:
         order.setdefault(sample.video or "", len(order))
     pending.sort(key=lambda sample: order[sample.video or ""])
-    cache = _VideoCache(processor, size=2 * batch_size, options=dict(processor_options or {}))
+    cache = _VideoCache(model, processor, size=2 * batch_size, options=dict(processor_options or {}))
     bar = tqdm(total=len(samples), initial=len(samples) - len(pending), desc="answering", unit="question",
                disable=not progress)  # fmt: skip
     try:
