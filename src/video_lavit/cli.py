@@ -273,7 +273,12 @@ def _evaluation_model(args: argparse.Namespace):
 
     folder = args.model or world_model_path()
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
-    model = VideoLaVITForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(args.device).eval()
+    device = args.device
+    if device == "cuda":  # under accelerate launch / torchrun: each process on its own GPU
+        from accelerate import PartialState
+
+        device = PartialState().device
+    model = VideoLaVITForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
     return model, VideoLaVITProcessor.from_pretrained(folder), folder
 
 
@@ -336,7 +341,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _print_metrics(results)
     print(f"results: {os.path.join(args.output, 'results.json')}")
     judge = results["metrics"].get("gpt_judge")
-    if judge and judge["failed"]:
+    if judge and judge["failed"]:  # calls that failed after every retry (a refused request stops the run)
         print(f"error: {judge['failed']} judge calls failed; rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0

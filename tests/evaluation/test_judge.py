@@ -13,6 +13,7 @@ from video_lavit.errors import InvalidInputError, JudgeError
 from video_lavit.evaluation.judge import (
     JUDGE_SYSTEM_PROMPT,
     GPTJudge,
+    JudgeRefusedError,
     judge_messages,
     judge_metrics,
     parse_judge_reply,
@@ -90,27 +91,29 @@ def test_verdicts_retries_cache_and_failures(server, tmp_path, monkeypatch):
     cache = tmp_path / "cache.jsonl"
     judge = GPTJudge(server, model="judge-1", api_key_env="JUDGE_TEST_KEY", cache_path=cache, concurrency=4,
                      max_retries=2, timeout=0.5, initial_backoff=0.01)  # fmt: skip
-    verdicts = judge.judge(records("right", "wrong", "garbled", "slow", "busy", "refused"), progress=False)
-    by_pred = dict(zip(["right", "wrong", "garbled", "slow", "busy", "refused"], verdicts))
+    verdicts = judge.judge(records("right", "wrong", "garbled", "slow", "busy"), progress=False)
+    by_pred = dict(zip(["right", "wrong", "garbled", "slow", "busy"], verdicts))
     assert (by_pred["right"].status, by_pred["right"].pred, by_pred["right"].score) == ("judged", "yes", 5.0)
     assert (by_pred["wrong"].pred, by_pred["wrong"].score) == ("no", 1.0)
     assert by_pred["garbled"].status == "unparsed" and "mostly matches" in by_pred["garbled"].reply
     assert by_pred["slow"].status == "judged"  # timed out once, then answered
     assert by_pred["busy"].status == "judged"  # 429 once, then answered
-    assert by_pred["refused"].status == "failed" and "401" in by_pred["refused"].error
-    assert sum(call["prediction"] == "refused" for call in FakeJudge.calls) == 1  # a refusal is not retried
     assert all(call["model"] == "judge-1" and call["auth"] == "Bearer secret" for call in FakeJudge.calls)
     metrics = judge_metrics(verdicts)
     assert metrics == {"accuracy": 3 / 4, "score": (5 + 1 + 3 + 3) / 4, "yes": 3, "no": 1, "judged": 4,
-                       "unparsed": 1, "failed": 1}  # fmt: skip
+                       "unparsed": 1, "failed": 0}  # fmt: skip
 
-    # A rerun answers from the cache: only the failed call is made again.
+    # A refused request (a bad key) stops the run at once, never retried; what was judged stays cached.
+    with pytest.raises(JudgeRefusedError, match="401"):
+        judge.judge(records("refused"), progress=False)
+    assert sum(call["prediction"] == "refused" for call in FakeJudge.calls) == 1
+
+    # A rerun answers from the cache: no call is made.
     calls = len(FakeJudge.calls)
     again = GPTJudge(server, model="judge-1", api_key_env="JUDGE_TEST_KEY", cache_path=cache, max_retries=0,
                      timeout=0.5)  # fmt: skip
-    verdicts = again.judge(records("right", "wrong", "garbled", "slow", "busy", "refused"), progress=False)
-    assert [call["prediction"] for call in FakeJudge.calls[calls:]] == ["refused"]
-    assert all(verdict.cached for verdict in verdicts[:5])
+    verdicts = again.judge(records("right", "wrong", "garbled", "slow", "busy"), progress=False)
+    assert len(FakeJudge.calls) == calls and all(verdict.cached for verdict in verdicts)
     # Another judge model is another cache key.
     other = GPTJudge(server, model="judge-2", cache_path=cache, max_retries=0)
     other.judge(records("right"), progress=False)

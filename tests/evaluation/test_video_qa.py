@@ -1,6 +1,7 @@
 """Open-ended video QA end to end with the built-in world model: both layouts, batched and resumable predictions,
 per-sample errors, exact match, the GPT judge on a loopback server, the results JSON and its model card entries."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITProcessor
 from video_lavit.cli import main as cli_main
-from video_lavit.errors import EvaluationDataError
+from video_lavit.errors import EvaluationDataError, InvalidInputError
 from video_lavit.evaluation import (
     card_eval_results,
     exact_match_metrics,
@@ -93,7 +94,18 @@ def test_read_predict_resume_and_score(world_model, qa_set, tmp_path):
         assert sum(calls) == 6 - sum(record.get("error") is None for record in kept)
         assert again == records
         calls.clear()
-        assert predict_video_qa(model, processor, samples, path, progress=False) == records and not calls
+        assert predict_video_qa(model, processor, samples, path, max_new_tokens=4, progress=False) == records
+        assert not calls
+
+        # Other settings do not resume these predictions; a video that was missing is answered once it is there.
+        with pytest.raises(InvalidInputError, match="max_new_tokens differ"):
+            predict_video_qa(model, processor, samples, path, max_new_tokens=8, progress=False)
+        shutil.copy(qa_set / "videos" / "video0.mp4", tmp_path / "gone.mp4")
+        found = [dataclasses.replace(s, video=str(tmp_path / "gone.mp4"), error=None) if s.id == "q-missing" else s
+                 for s in samples]  # fmt: skip
+        calls.clear()
+        final = predict_video_qa(model, processor, found, path, max_new_tokens=4, progress=False)
+        assert calls == [1] and isinstance(final[-2]["pred"], str) and "error" not in final[-2]
     finally:
         model.generate = generate
 

@@ -11,7 +11,7 @@ whose verdicts differ, so the model name is recorded with every result.
 `GPTJudge` posts to `{base_url}/chat/completions` (OpenAI's API, vLLM, llama.cpp's server, ...):
 - calls run concurrently (`concurrency` threads), each retried with exponential backoff (honouring `Retry-After`)
   on timeouts, connection errors, 429 and 5xx replies; other 4xx replies (a bad key, an unknown model) stop the
-  call at once;
+  whole run at once (`JudgeRefusedError`), since every other call would be refused too;
 - replies are cached on disk by (question, answer, prediction, judge model): a rerun makes no call for what was
   judged, so an interrupted or partly failed run resumes;
 - a reply that does not parse as `{'pred': 'yes' | 'no', 'score': 0-5}` is counted and reported (`unparsed`), never
@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import http.client
 import json
 import os
+import random
 import re
 import threading
 import time
@@ -36,6 +38,11 @@ from dataclasses import asdict, dataclass
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError, JudgeError
+
+
+class JudgeRefusedError(JudgeError):
+    """The endpoint refused the request (a bad key, an unknown model): no other call can do better."""
+
 
 DEFAULT_JUDGE_MODEL = "gpt-3.5-turbo"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
@@ -219,11 +226,12 @@ class GPTJudge:
             `JudgeError`: no reply after every retry, a refused request, or a reply without a message.
         """
         body = json.dumps({"model": self.model, "messages": messages, "temperature": self.temperature}).encode()
-        delay, last_error = self.initial_backoff, None
+        delay, retry_after, last_error = self.initial_backoff, 0.0, None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                time.sleep(min(delay, self.max_backoff))
-                delay *= 2
+                # Jittered, so that calls refused together do not come back together; never before Retry-After.
+                time.sleep(max(retry_after, min(delay, self.max_backoff) * random.uniform(0.8, 1.2)))
+                delay, retry_after = delay * 2, 0.0
             request = urllib.request.Request(self.url, data=body, headers=self._headers(), method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -231,12 +239,15 @@ class GPTJudge:
             except urllib.error.HTTPError as error:
                 last_error = f"HTTP {error.code} {error.reason}"
                 if error.code not in _RETRIED_STATUS:
-                    raise JudgeError(f"{self.url}: the judge refused the request ({last_error}).") from error
-                retry_after = error.headers.get("Retry-After") if error.headers else None
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    delay = max(delay, float(retry_after))
+                    raise JudgeRefusedError(
+                        f"{self.url}: the judge refused the request ({last_error}); check the key in "
+                        f"${self.api_key_env}, the model name {self.model!r} and the URL."
+                    ) from error
+                header = error.headers.get("Retry-After") if error.headers else None
+                if header and header.replace(".", "", 1).isdigit():
+                    retry_after = float(header)
                 continue
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, OSError) as error:
                 last_error = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
                 continue
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -256,6 +267,8 @@ class GPTJudge:
             cached = False
             try:
                 reply = self.complete(judge_messages(question, answer, prediction))
+            except JudgeRefusedError:
+                raise
             except JudgeError as error:
                 return JudgeVerdict(sample_id, "failed", error=str(error))
             self.cache.put(key, reply)
@@ -273,10 +286,12 @@ class GPTJudge:
             bar.update(1)
             return verdict
 
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
         try:
-            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                return list(pool.map(run, records))
+            return list(pool.map(run, records))
         finally:
+            # A refused request (or an interruption) cancels the calls not yet started; replies so far are cached.
+            pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
 
 
@@ -306,6 +321,7 @@ __all__ = [
     "GPTJudge",
     "JUDGE_SYSTEM_PROMPT",
     "JUDGE_USER_PROMPT",
+    "JudgeRefusedError",
     "JudgeVerdict",
     "cache_key",
     "judge_messages",

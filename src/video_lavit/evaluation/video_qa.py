@@ -396,28 +396,79 @@ def predict_video_qa(
     state = PartialState(cpu=model.device.type == "cpu")
     path = os.fspath(predictions_path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    done = read_predictions(path)
+    settings = {
+        "checkpoint": getattr(model, "name_or_path", ""),
+        "max_new_tokens": max_new_tokens,
+        "processor_options": processor_options or {},
+        "generation_kwargs": generation_kwargs or {},
+    }
+    if state.is_main_process:
+        _check_settings(path, settings)
+        _fold_parts(path)  # parts left by an interrupted multi-process run
+    state.wait_for_everyone()
+    done = _still_valid(read_predictions(path), samples)
     if state.num_processes > 1:
         part_path = f"{path}.rank{state.process_index}"
         mine = [sample for index, sample in enumerate(samples) if index % state.num_processes == state.process_index]
-        done.update(read_predictions(part_path))
+        done.update(_still_valid(read_predictions(part_path), samples))
         _predict(model, processor, mine, part_path, done, batch_size, max_new_tokens, processor_options,
                  generation_kwargs, progress and state.is_local_main_process)  # fmt: skip
         state.wait_for_everyone()
         if state.is_main_process:
-            merged = read_predictions(path)
-            for rank in range(state.num_processes):
-                merged.update(read_predictions(f"{path}.rank{rank}"))
-            _write_all(path, [merged[sample.id] for sample in samples if sample.id in merged])
-            for rank in range(state.num_processes):
-                if os.path.exists(f"{path}.rank{rank}"):
-                    os.remove(f"{path}.rank{rank}")
+            _fold_parts(path, order=[sample.id for sample in samples])
         state.wait_for_everyone()
     else:
         _predict(model, processor, samples, path, done, batch_size, max_new_tokens, processor_options,
                  generation_kwargs, progress)  # fmt: skip
-    records = read_predictions(path)
+    records = read_predictions(path)  # the last record of an id counts (a retried error comes after it)
     return [records[sample.id] for sample in samples if sample.id in records]
+
+
+def _check_settings(path: str, settings: dict) -> None:
+    """Predictions resume only with the checkpoint and generation settings that made them."""
+    settings_path = f"{path}.settings.json"
+    if os.path.isfile(settings_path) and os.path.isfile(path):
+        with open(settings_path, encoding="utf-8") as file:
+            previous = json.load(file)
+        if previous != json.loads(json.dumps(settings)):
+            changed = sorted(key for key in settings if previous.get(key) != json.loads(json.dumps(settings))[key])
+            raise InvalidInputError(
+                f"{path}: holds predictions made with other settings ({', '.join(changed)} differ); resume with the "
+                "same ones, or write to a new folder."
+            )
+    with open(settings_path, "w", encoding="utf-8") as file:
+        json.dump(settings, file, indent=2)
+
+
+def _still_valid(records: dict[str, dict], samples: Sequence[VideoQASample]) -> dict[str, dict]:
+    """The records that stand: answered (an error is retried) and about the sample as it is now."""
+    current = {sample.id: sample for sample in samples}
+    return {
+        key: record
+        for key, record in records.items()
+        if key in current
+        and record.get("error") is None
+        and (record.get("question"), record.get("answer"), record.get("video_name"))
+        == (current[key].question, current[key].answer, current[key].video_name)
+    }
+
+
+def _fold_parts(path: str, order: list[str] | None = None) -> None:
+    """Merge every `path.rank*` part into `path` (in `order` when given), then remove the parts."""
+    import glob
+
+    parts = sorted(glob.glob(glob.escape(path) + ".rank*"))
+    if not parts:
+        return
+    merged = read_predictions(path)
+    for part in parts:
+        merged.update(read_predictions(part))
+    keys = [key for key in order if key in merged] if order is not None else list(merged)
+    if order is not None:
+        keys += [key for key in merged if key not in set(order)]
+    _write_all(path, [merged[key] for key in keys])
+    for part in parts:
+        os.remove(part)
 
 
 def _write_all(path: str, records: list[dict]) -> None:

@@ -107,6 +107,7 @@ class VectorQuantizer(nn.Module):
         """
         if features.shape[-1] != self.code_dim:
             raise InvalidInputError(f"features must be [..., {self.code_dim}], got {tuple(features.shape)}")
+        features = features.to(self.embedding.weight.device)
         flat = F.normalize(features.reshape(-1, self.code_dim).float(), dim=-1)
         if len(flat) < self.num_codes:
             raise InvalidInputError(f"k-means of {self.num_codes} codes needs as many features, got {len(flat)}")

@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -41,7 +42,7 @@ from PIL import Image
 from safetensors import safe_open
 from tqdm.auto import tqdm
 
-from ..errors import InvalidInputError, OutputError, VideoDecodeError
+from ..errors import InvalidInputError, OutputError, VideoDecodeError, VideoLaVITError
 from ..files import replace_file
 from ..media_tokenizers.modeling_motion_tokenizer import VideoLaVITMotionTokenizer
 from ..media_tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokenizer
@@ -212,7 +213,10 @@ class PrepareWorker:
         names = ("processor_config.json", "video_preprocessor_config.json", "preprocessor_config.json")
         if not any(os.path.isfile(os.path.join(self.tokenizers_path, name)) for name in names):
             return None
-        return VideoLaVITVideoProcessor.from_pretrained(self.tokenizers_path)
+        try:
+            return VideoLaVITVideoProcessor.from_pretrained(self.tokenizers_path)
+        except VideoLaVITError:  # a processor file without video processor settings: the defaults
+            return None
 
     def _tokenizers(self) -> MediaTokenizers | None:
         if self.media_tokenizers is None and self.tokenizers_path is not None:
@@ -691,7 +695,7 @@ def _actor_count(requested: int, gpus_per_actor: float, cluster_gpus: float) -> 
     """Actors of the pool: `requested`, or as many as the cluster's GPUs hold (more would wait for ever)."""
     if gpus_per_actor <= 0:
         return requested
-    fit = int(cluster_gpus // gpus_per_actor)
+    fit = math.floor(cluster_gpus / gpus_per_actor + 1e-6)  # 1 // 0.2 is 4.0 in floating point
     if fit < 1:
         raise InvalidInputError(
             f"each Ray actor asks for {gpus_per_actor} GPU but the cluster has {cluster_gpus}; pass num_gpus=0 "

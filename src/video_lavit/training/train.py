@@ -209,9 +209,8 @@ def build_trainer(
         if not 0 <= data_args.text_probability < 1:
             raise InvalidInputError(f"text_probability must lie in [0, 1), got {data_args.text_probability}.")
         if data_args.text_data and data_args.text_probability > 0:
-            train_dataset = _mix_in_text(
-                train_dataset, _load_corpora(data_args.text_data), data_args.text_probability, training_args.seed
-            )
+            text = _drop_too_long(_load_corpora(data_args.text_data), collator)
+            train_dataset = _mix_in_text(train_dataset, text, data_args.text_probability, training_args.seed)
     eval_dataset = _load_corpora(data_args.eval_data) if data_args.eval_data else None
     trainer = Trainer(
         model=model,
