@@ -263,6 +263,14 @@ EVALUATION_TASKS = {
     "world": "the built-in procedural world: held-out world videos, every question kind, exact match (offline)",
     "video-qa": "open-ended video QA (MSVD-QA, MSRVTT-QA, ActivityNet-QA): Video-ChatGPT's test_q/test_a files or "
     "a dataset in the Hub layout; exact match, and the GPT judge with --judge-url",
+    "multiple-choice": "multiple-choice video or image QA (Video-MME, MVBench, EgoSchema, NExT-QA MC, MMBench, or a "
+    "generic layout) with lmms-eval's prompts; letter extraction or option log-likelihood; accuracy overall and per "
+    "category",
+    "image-qa": "open-ended image QA (GQA-style: question, answer, image or image id); exact match",
+    "reconstruction": "tokenizer round trips on a folder of videos: motion end-point error and code usage, keyframe "
+    "code usage, and PSNR / SSIM of detokenized clips with --detokenizer",
+    "text-to-video": "CLIPSIM and FVD of generated videos (a folder, or made from --prompts with --detokenizer) "
+    "with the CLIP and I3D you give",
 }
 
 
@@ -287,9 +295,54 @@ def _print_metrics(results: dict) -> None:
         shown = ", ".join(
             f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
             for name, value in values.items()
-            if value is not None
+            if value is not None and not isinstance(value, dict)
         )
+        if not shown:  # a breakdown (per category): one line per group
+            for field, groups in values.items():
+                for group, figures in groups.items():
+                    if isinstance(figures, dict) and figures.get("accuracy") is not None:
+                        print(f"{protocol} {field}={group}: accuracy {figures['accuracy']:.4f} "
+                              f"({figures['correct']}/{figures['answered']})")  # fmt: skip
+            continue
         print(f"{protocol}: {shown}")
+
+
+def _run_question_task(args: argparse.Namespace) -> dict:
+    video_dir = getattr(args, "video_dir", None)
+    if video_dir is not None and not os.path.isdir(video_dir):
+        raise VideoLaVITError(f"{video_dir}: no such folder of videos (--video-dir)")
+    if args.image_dir is not None and not os.path.isdir(args.image_dir):
+        raise VideoLaVITError(f"{args.image_dir}: no such folder of images (--image-dir)")
+    source = {"name": args.name or args.dataset, "type": args.dataset, "source": args.dataset}
+    options = {"max_clips": args.max_clips} if args.max_clips is not None else None
+    if args.task == "image-qa":
+        from .evaluation.image_qa import evaluate_image_qa, read_image_qa_dataset
+
+        samples = read_image_qa_dataset(args.dataset, args.image_dir, split=args.split or "test", name=args.config)
+        source["split"] = args.split or "test"
+        samples = samples[: args.limit] if args.limit else samples
+        model, processor, folder = _evaluation_model(args)
+        return evaluate_image_qa(
+            model, processor, samples, args.output, post_prompt=args.post_prompt, batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens, processor_options=options, checkpoint=folder, dataset=source,
+            progress=not args.quiet,
+        )  # fmt: skip
+    from .evaluation.multiple_choice import BENCHMARK_SPLITS, evaluate_multiple_choice, read_multiple_choice_dataset
+
+    split = args.split or BENCHMARK_SPLITS.get(args.benchmark, "test")
+    configs = args.config.split(",") if args.config else [None]
+    samples = []
+    for config in configs:  # MVBench: one configuration per subtask
+        samples += read_multiple_choice_dataset(args.dataset, args.benchmark, args.video_dir, split=split,
+                                                name=config, image_dir=args.image_dir)  # fmt: skip
+    source.update(split=split, type=args.benchmark, configs=configs if args.config else None)
+    samples = samples[: args.limit] if args.limit else samples
+    model, processor, folder = _evaluation_model(args)
+    return evaluate_multiple_choice(
+        model, processor, samples, args.output, method=args.method, batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens, processor_options=options, prompt_format=args.prompt_format,
+        checkpoint=folder, dataset=source, progress=not args.quiet,
+    )  # fmt: skip
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -304,6 +357,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 model, processor, args.output, num_videos=args.num_videos, seed=args.seed,
                 batch_size=args.batch_size, checkpoint=folder, progress=not args.quiet,
             )  # fmt: skip
+        elif args.task in ("multiple-choice", "image-qa"):
+            results = _run_question_task(args)
+        elif args.task == "reconstruction":
+            results = _run_reconstruction(args)
+        elif args.task == "text-to-video":
+            results = _run_text_to_video(args)
         else:
             from .evaluation.judge import GPTJudge
             from .evaluation.video_qa import evaluate_video_qa, read_video_chatgpt, read_video_qa_dataset
@@ -421,6 +480,121 @@ def _seconds(text: str) -> float:
 
 
 _positive_int = _int_at_least(1)
+
+
+def _render_arguments(task: argparse.ArgumentParser, detokenizer_help: str) -> None:
+    task.add_argument("--detokenizer", help=detokenizer_help)
+    task.add_argument("--height", type=_positive_int, default=320, help="render height, multiple of 64 (default 320)")
+    task.add_argument("--width", type=_positive_int, default=512, help="render width, multiple of 64 (default 512)")
+    task.add_argument("--steps", type=_positive_int, default=25, help="video denoising steps (default 25)")
+    task.add_argument("--seed", type=int, default=0, help="render seed (default 0)")
+
+
+def _run_reconstruction(args: argparse.Namespace) -> dict:
+    from .evaluation.reconstruction import evaluate_reconstruction, list_videos
+    from .evaluation.video_qa import VIDEO_EXTENSIONS
+    from .pipelines.pipeline_video_lavit import VideoLaVITDetokenizerPipeline
+
+    videos = list_videos(args.video_dir)
+    if not videos:
+        raise VideoLaVITError(f"{args.video_dir}: holds no video file ({', '.join(VIDEO_EXTENSIONS)})")
+    videos = videos[: args.limit] if args.limit else videos
+    if args.detokenizer and not os.path.isdir(args.detokenizer):
+        raise VideoLaVITError(f"{args.detokenizer}: no such detokenizer folder (--detokenizer)")
+    model, processor, folder = _evaluation_model(args)
+    detokenizer = None
+    if args.detokenizer:
+        detokenizer = VideoLaVITDetokenizerPipeline.from_pretrained(args.detokenizer).to(model.device)
+    options = {"max_clips": args.max_clips} if args.max_clips is not None else None
+    return evaluate_reconstruction(
+        model, processor, videos, args.output, detokenizer=detokenizer, height=args.height, width=args.width,
+        num_inference_steps=args.steps, seed=args.seed, processor_options=options, checkpoint=folder,
+        dataset={"name": args.video_dir, "type": "video-folder", "source": args.video_dir}, progress=not args.quiet,
+    )  # fmt: skip
+
+
+def _run_text_to_video(args: argparse.Namespace) -> dict:
+    from .evaluation.reconstruction import list_videos
+    from .evaluation.text_to_video import (
+        evaluate_text_to_video,
+        generate_text_to_video_samples,
+        load_clip,
+        load_i3d,
+        read_samples,
+    )  # fmt: skip
+
+    if not args.clip_model and not args.i3d:
+        raise VideoLaVITError("give --clip (CLIPSIM), --i3d (FVD), or both")
+    if args.i3d and not (args.real_videos or args.real_stats):
+        raise VideoLaVITError("FVD needs the real side: --real-videos DIR or --real-stats FILE.npz")
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError as error:
+        raise VideoLaVITError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from error
+    real_videos = list_videos(args.real_videos) if args.real_videos else None
+    clip = load_clip(args.clip_model, args.device) if args.clip_model else None
+    i3d = load_i3d(args.i3d, args.device) if args.i3d else None
+    protocol = {"prompts_source": args.prompts_source or args.prompts or args.samples}
+    if args.prompts:
+        if not args.detokenizer or not args.model:
+            raise VideoLaVITError("--prompts generates the videos: give --model and --detokenizer")
+        try:
+            with open(args.prompts, encoding="utf-8") as file:
+                prompts = [line.strip() for line in file if line.strip()]
+        except OSError as error:
+            raise VideoLaVITError(f"{args.prompts}: cannot be read ({error})") from error
+        if not prompts:
+            raise VideoLaVITError(f"{args.prompts}: holds no prompt")
+        from .pipelines.generation import VideoLaVITGenerator
+
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
+        generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=args.device)
+        samples = generate_text_to_video_samples(
+            generator, prompts, args.output, seeds=seeds, num_clips=args.clips, height=args.height, width=args.width,
+            num_inference_steps=args.steps, progress=not args.quiet,
+        )  # fmt: skip
+        protocol.update(seeds=seeds, clips=args.clips, render={"height": args.height, "width": args.width,
+                                                               "num_inference_steps": args.steps})  # fmt: skip
+    else:
+        samples = read_samples(args.samples)
+    return evaluate_text_to_video(
+        samples, args.output, clip=clip, i3d=i3d, real_videos=real_videos, real_statistics=args.real_stats,
+        num_frames=args.num_frames, stride=args.stride, resolution=args.resolution, clip_frames=args.clip_frames,
+        batch_size=args.batch_size, checkpoint=args.model or "", protocol=protocol, progress=not args.quiet,
+    )  # fmt: skip
+
+
+def _question_task_arguments(task: argparse.ArgumentParser, name: str) -> None:
+    task.add_argument("--dataset", required=True, help="the set: folder, data file, or cached Hub id")
+    task.add_argument("--split", help="the dataset's split (default: the benchmark's, e.g. MVBench's train)")
+    task.add_argument("--name", help="the set's name in the results (e.g. Video-MME)")
+    if name == "multiple-choice":
+        task.add_argument("--video-dir", help="folder of the videos")
+    task.add_argument("--image-dir", help="folder of image files named in the set")
+    task.add_argument("--limit", type=_positive_int, help="the first N questions only")
+    task.add_argument("--max-clips", type=_int_at_least(1), help="most clips per video (default 16)")
+    if name == "image-qa":
+        from .evaluation.image_qa import GQA_POST_PROMPT
+
+        task.add_argument("--config", help="the dataset's configuration")
+        task.add_argument("--max-new-tokens", type=_positive_int, default=16, help="longest answer (default 16)")
+        task.add_argument("--post-prompt", default=GQA_POST_PROMPT, help="text after each question (default: GQA's)")
+        return
+    from .evaluation.multiple_choice import PROMPT_FORMATS
+
+    task.add_argument(
+        "--benchmark", required=True, choices=("videomme", "mvbench", "egoschema", "nextqa", "mmbench", "generic"),
+        help="the set's layout and prompt",
+    )  # fmt: skip
+    task.add_argument("--config", help="configuration(s), comma-separated (MVBench subtasks, EgoSchema's Subset)")
+    task.add_argument(
+        "--method",
+        choices=("generate", "loglik"),
+        default="generate",
+        help="read the letter from a generated reply, or rank the options by log-likelihood",
+    )
+    task.add_argument("--prompt-format", choices=sorted(PROMPT_FORMATS), help="override the benchmark's prompt")
+    task.add_argument("--max-new-tokens", type=_positive_int, default=16, help="longest reply (default 16)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -591,6 +765,33 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "world":
             task.add_argument("--num-videos", type=_positive_int, default=32, help="held-out videos (default 32)")
             task.add_argument("--seed", type=int, default=0, help="seed of the videos (default 0)")
+            continue
+        if name in ("multiple-choice", "image-qa"):
+            _question_task_arguments(task, name)
+            continue
+        if name == "reconstruction":
+            task.add_argument("--video-dir", required=True, help="folder of the videos")
+            task.add_argument("--limit", type=_positive_int, help="the first N videos only")
+            task.add_argument("--max-clips", type=_int_at_least(1), help="most clips per video (default 16)")
+            _render_arguments(task, "render the clips with this detokenizer pipeline folder for PSNR / SSIM")
+            continue
+        if name == "text-to-video":
+            source = task.add_mutually_exclusive_group(required=True)
+            source.add_argument("--samples", help="JSON lines (or a JSON list) of {prompt, video}: videos to score")
+            source.add_argument("--prompts", help="a text file of prompts, one a line: generate (needs --detokenizer)")
+            _render_arguments(task, "the detokenizer pipeline folder that renders --prompts")
+            task.add_argument("--seeds", default="0", help="comma-separated seeds, one video each (default 0)")
+            task.add_argument("--clips", type=_positive_int, default=1, help="clips per video (default 1)")
+            task.add_argument("--clip", dest="clip_model", help="a transformers CLIPModel folder: CLIPSIM")
+            task.add_argument("--clip-frames", type=_positive_int, help="frames per video for CLIPSIM (default all)")
+            task.add_argument("--i3d", help="an I3D TorchScript file: FVD")
+            real = task.add_mutually_exclusive_group()
+            real.add_argument("--real-videos", help="folder of the real videos of the FVD")
+            real.add_argument("--real-stats", help="an .npz of the real videos' mu and sigma")
+            task.add_argument("--num-frames", type=_positive_int, default=16, help="FVD frames (default 16)")
+            task.add_argument("--stride", type=_positive_int, default=1, help="FVD frame stride (default 1)")
+            task.add_argument("--resolution", type=_positive_int, default=224, help="FVD frame size (default 224)")
+            task.add_argument("--prompts-source", help="where the prompts come from, for the results")
             continue
         task.add_argument("--questions", help="Video-ChatGPT's test_q.json")
         task.add_argument("--answers", help="Video-ChatGPT's test_a.json (aligned with --questions)")

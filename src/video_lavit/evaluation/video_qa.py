@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import EvaluationDataError, InvalidInputError, VideoLaVITError
-from ..media_tokenizers.token_layout import VIDEO_PLACEHOLDER
+from ..media_tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".gif")
 QA_COLUMNS = ("video_name", "question", "answer")
@@ -51,6 +51,8 @@ class VideoQASample:
         video (`str` or None): the video file found for it.
         question (`str`), answer (`str`): the question and its reference answer.
         error (`str` or None): why the sample cannot be answered (then it is recorded, not scored).
+        image (*optional*): for image QA, the image (a local file path or a PIL image) asked about instead of a
+            video (`video` is then None and `video_name` names the image).
     """
 
     id: str
@@ -59,6 +61,7 @@ class VideoQASample:
     question: str
     answer: str
     error: str | None = None
+    image: object = None
 
 
 def find_video(video_dir: str | os.PathLike, video_name: str) -> str | None:
@@ -156,6 +159,46 @@ def _cached_hub_dataset(repo_id: str) -> str:
         ) from error
 
 
+def load_evaluation_dataset(source, split: str = "test", name: str | None = None) -> datasets.Dataset:
+    """One split of an evaluation set, read locally (nothing is downloaded).
+
+    Args:
+        source: a `datasets.Dataset` / `DatasetDict`, a folder saved by `save_to_disk`, a local folder or data file
+            that `datasets.load_dataset` reads (Parquet, JSON, CSV), or a Hub dataset id in the local cache.
+        split (`str`, *optional*, defaults to `"test"`): the split of a `DatasetDict` or of a multi-split source.
+        name (`str`, *optional*): the configuration of a multi-config source (e.g. an MVBench subtask).
+
+    Raises:
+        `EvaluationDataError`: the source cannot be read or lacks the split.
+    """
+    dataset = source
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            if os.path.isdir(path) and (
+                os.path.isfile(os.path.join(path, "dataset_info.json"))
+                or os.path.isfile(os.path.join(path, "dataset_dict.json"))
+            ):
+                dataset = datasets.load_from_disk(path)
+            elif os.path.exists(path):
+                dataset = _load_local(path, name, split)
+            elif re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path) and not path.startswith("."):  # a Hub id
+                dataset = _load_local(_cached_hub_dataset(path), name, split)
+            else:
+                raise EvaluationDataError(f"{path}: no such file or folder.")
+        except EvaluationDataError:
+            raise
+        except (ValueError, OSError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as error:
+            raise EvaluationDataError(f"{path}: cannot be read as a dataset ({error}).") from error
+    if isinstance(dataset, datasets.DatasetDict):
+        if split not in dataset:
+            raise EvaluationDataError(f"the dataset has no split {split!r}; its splits are {', '.join(dataset)}.")
+        dataset = dataset[split]
+    if not isinstance(dataset, datasets.Dataset):
+        raise EvaluationDataError(f"cannot read {type(source).__name__} as an evaluation dataset.")
+    return dataset
+
+
 def read_video_qa_dataset(
     source, video_dir: str | os.PathLike, split: str = "test", name: str | None = None
 ) -> list[VideoQASample]:
@@ -171,28 +214,7 @@ def read_video_qa_dataset(
     Raises:
         `EvaluationDataError`: the source cannot be read, lacks the split or the layout's columns.
     """
-    dataset = source
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        try:
-            if os.path.isdir(path) and os.path.isfile(os.path.join(path, "dataset_info.json")):
-                dataset = datasets.load_from_disk(path)
-            elif os.path.isdir(path) and os.path.isfile(os.path.join(path, "dataset_dict.json")):
-                dataset = datasets.load_from_disk(path)
-            elif os.path.exists(path):
-                dataset = _load_local(path, name, split)
-            else:
-                dataset = _load_local(_cached_hub_dataset(path), name, split)
-        except EvaluationDataError:
-            raise
-        except (ValueError, OSError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as error:
-            raise EvaluationDataError(f"{path}: cannot be read as a dataset ({error}).") from error
-    if isinstance(dataset, datasets.DatasetDict):
-        if split not in dataset:
-            raise EvaluationDataError(f"the dataset has no split {split!r}; its splits are {', '.join(dataset)}.")
-        dataset = dataset[split]
-    if not isinstance(dataset, datasets.Dataset):
-        raise EvaluationDataError(f"cannot read {type(source).__name__} as a video QA dataset.")
+    dataset = load_evaluation_dataset(source, split=split, name=name)
     missing = [column for column in QA_COLUMNS if column not in dataset.column_names]
     if missing:
         raise EvaluationDataError(
@@ -275,31 +297,47 @@ def _append(path: str, records: list[dict]) -> None:
 
 
 class _VideoCache:
-    """The clips of the last `size` videos, cut and tokenized (keyframe tokens and motion codes) once each: the
-    questions about one video come together."""
+    """The media of the last `size` samples, cut and tokenized (keyframe tokens, and motion codes for videos) once
+    each: the questions about one video come together."""
 
     def __init__(self, model, processor, size: int, options: dict):
         self.model, self.processor, self.size, self.options = model, processor, size, options
         self.entries = OrderedDict()
 
+    @staticmethod
+    def key(sample):
+        if sample.image is None:
+            return sample.video
+        return ("image", sample.image if isinstance(sample.image, str) else sample.id)
+
     @torch.no_grad()
-    def get(self, path: str):
-        if path in self.entries:
-            self.entries.move_to_end(path)
-            return self.entries[path]
+    def get(self, sample):
+        key = self.key(sample)
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
         try:
-            clips = self.processor.video_processor(path, return_tensors="pt", **self.options)
-            value = {
-                "videos": clips,
-                "keyframe_tokens": self.model.tokenize_keyframes(clips["keyframe_pixel_values"]),
-                "motion_codes": self.model.model.get_motion_codes(clips["motion_vectors"]),
-            }
+            if sample.image is not None:
+                pixels = self.processor(images=[sample.image], return_tensors="pt", **self.options)["pixel_values"]
+                value = {"images": pixels, "keyframe_tokens": self.model.tokenize_keyframes(pixels)}
+            else:
+                clips = self.processor.video_processor(sample.video, return_tensors="pt", **self.options)
+                value = {
+                    "videos": clips,
+                    "keyframe_tokens": self.model.tokenize_keyframes(clips["keyframe_pixel_values"]),
+                    "motion_codes": self.model.model.get_motion_codes(clips["motion_vectors"]),
+                }
         except VideoLaVITError as error:
             value = error
-        self.entries[path] = value
+        self.entries[key] = value
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)
         return value
+
+
+def media_prompt(sample, text: str) -> str:
+    """The user turn's text: the sample's `<video>` (or `<image>`) placeholder, a new line, then `text`."""
+    return f"{IMAGE_PLACEHOLDER if sample.image is not None else VIDEO_PLACEHOLDER}\n{text}"
 
 
 def _record(sample: VideoQASample, pred: str | None = None, error: str | None = None) -> dict:
@@ -315,42 +353,62 @@ def _record(sample: VideoQASample, pred: str | None = None, error: str | None = 
     return record
 
 
-def _batch(entries: list) -> dict:
-    """The processor's media arguments for a batch of tokenized videos (`_VideoCache` entries)."""
+def media_batch(entries: list) -> dict:
+    """The processor's media arguments for a batch of tokenized videos, or of tokenized images (`_VideoCache`
+    entries, all of one kind)."""
     from ..modeling.modeling_video_lavit import VideoLaVITKeyframeTokens
 
-    videos = [entry["videos"] for entry in entries]
     tokens = [entry["keyframe_tokens"] for entry in entries]
     codes = None if tokens[0].codes is None else torch.cat([token.codes for token in tokens])
     features = None if tokens[0].features is None else torch.cat([token.features for token in tokens])
+    keyframe_tokens = VideoLaVITKeyframeTokens(
+        token_counts=torch.cat([token.token_counts for token in tokens]), codes=codes, features=features
+    )
+    if "images" in entries[0]:
+        return {"images": torch.cat([entry["images"] for entry in entries]), "keyframe_tokens": keyframe_tokens}
+    videos = [entry["videos"] for entry in entries]
     return {
         "videos": {
             "keyframe_pixel_values": torch.cat([video["keyframe_pixel_values"] for video in videos]),
             "motion_vectors": torch.cat([video["motion_vectors"] for video in videos]),
             "num_clips": torch.cat([video["num_clips"] for video in videos]),
         },
-        "keyframe_tokens": VideoLaVITKeyframeTokens(
-            token_counts=torch.cat([token.token_counts for token in tokens]), codes=codes, features=features
-        ),
+        "keyframe_tokens": keyframe_tokens,
         "motion_codes": torch.cat([entry["motion_codes"] for entry in entries]),
     }
 
 
 @torch.no_grad()
 def answer_video_questions(
-    model, processor, samples: Sequence[VideoQASample], clips: list, max_new_tokens: int, generation_kwargs: dict
+    model,
+    processor,
+    samples: Sequence[VideoQASample],
+    clips: list,
+    max_new_tokens: int,
+    generation_kwargs: dict,
+    post_prompt: str = "",
 ) -> list[str]:
-    """Greedy answers to one batch of questions whose videos are cut and tokenized (`clips`: one `_VideoCache`
-    entry per sample)."""
+    """Greedy answers to one batch of questions whose media are cut and tokenized (`clips`: one `_VideoCache`
+    entry per sample, all videos or all images); each prompt is the media, a new line, the question and
+    `post_prompt`."""
+    return generate_answers(
+        model, processor, samples, clips, [sample.question + post_prompt for sample in samples], max_new_tokens,
+        generation_kwargs,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def generate_answers(
+    model, processor, samples, clips: list, texts: Sequence[str], max_new_tokens: int, generation_kwargs: dict
+) -> list[str]:
+    """Greedy replies to a batch of user turns (`texts`, after each sample's media placeholder)."""
     prompts = [
         processor.apply_chat_template(
-            [{"role": "user", "content": f"{VIDEO_PLACEHOLDER}\n{sample.question}"}],
-            tokenize=False,
-            add_generation_prompt=True,
+            [{"role": "user", "content": media_prompt(sample, text)}], tokenize=False, add_generation_prompt=True
         )
-        for sample in samples
+        for sample, text in zip(samples, texts)
     ]
-    inputs = processor(text=prompts, **_batch(clips))
+    inputs = processor(text=prompts, **media_batch(clips))
     inputs = inputs.to(model.device)
     options = {"do_sample": False, "num_beams": 1, **generation_kwargs}
     output = model.generate(**inputs, max_new_tokens=max_new_tokens, **options)
@@ -368,6 +426,7 @@ def predict_video_qa(
     max_new_tokens: int = 32,
     processor_options: dict | None = None,
     generation_kwargs: dict | None = None,
+    post_prompt: str = "",
     progress: bool = True,
 ) -> list[dict]:
     """Answer every sample not yet in `predictions_path`, appending batch by batch; return every record in sample
@@ -375,16 +434,55 @@ def predict_video_qa(
 
     Args:
         model, processor: a Video-LaVIT understanding (or generation) checkpoint and its processor.
-        samples (`list[VideoQASample]`): the questions.
+        samples (`list[VideoQASample]`): the questions (about videos, or about images for image QA).
         predictions_path (`str`): the JSON-lines file of predictions (created, or resumed).
         batch_size (`int`, *optional*, defaults to 8): questions per `generate` call.
         max_new_tokens (`int`, *optional*, defaults to 32): longest answer.
         processor_options (`dict`, *optional*): options of the video processor (e.g. `max_clips`).
         generation_kwargs (`dict`, *optional*): more `generate` options (greedy by default).
+        post_prompt (`str`, *optional*): text put after each question (e.g. GQA's "Answer the question using a
+            single word or phrase.").
         progress (`bool`, *optional*, defaults to `True`): show a progress bar.
 
     Under `accelerate launch` / `torchrun` with N processes, process r answers samples r, r + N, ... into
     `predictions_path` + `.rank{r}`; the first process then merges every part into `predictions_path`.
+    """
+    settings = {
+        "checkpoint": getattr(model, "name_or_path", ""),
+        "max_new_tokens": max_new_tokens,
+        "processor_options": processor_options or {},
+        "generation_kwargs": generation_kwargs or {},
+    }
+    if post_prompt:
+        settings["post_prompt"] = post_prompt
+
+    def answer(batch_samples, clips):
+        answers = answer_video_questions(model, processor, batch_samples, clips, max_new_tokens,
+                                         dict(generation_kwargs or {}), post_prompt)  # fmt: skip
+        return [{"pred": text} for text in answers]
+
+    return run_predictions(model, processor, samples, predictions_path, answer, settings=settings,
+                           batch_size=batch_size, processor_options=processor_options, progress=progress)  # fmt: skip
+
+
+def run_predictions(
+    model,
+    processor,
+    samples: Sequence,
+    predictions_path: str | os.PathLike,
+    answer_batch,
+    *,
+    settings: dict,
+    batch_size: int = 8,
+    processor_options: dict | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """The resumable, data-parallel loop behind every question-answering task.
+
+    `answer_batch(samples, media)` answers a batch of samples (all about videos or all about images; `media` holds
+    each one's cut and tokenized media) and returns one dict of record fields per sample. Records are appended to
+    `predictions_path` batch by batch; a rerun with the same `settings` (written beside it) keeps every answered
+    record whose sample is unchanged and retries the rest. Returns every record in sample order.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -396,30 +494,24 @@ def predict_video_qa(
     state = PartialState(cpu=model.device.type == "cpu")
     path = os.fspath(predictions_path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    settings = {
-        "checkpoint": getattr(model, "name_or_path", ""),
-        "max_new_tokens": max_new_tokens,
-        "processor_options": processor_options or {},
-        "generation_kwargs": generation_kwargs or {},
-    }
     if state.is_main_process:
         _check_settings(path, settings)
         _fold_parts(path)  # parts left by an interrupted multi-process run
     state.wait_for_everyone()
     done = _still_valid(read_predictions(path), samples)
+    options = dict(processor_options or {})
     if state.num_processes > 1:
         part_path = f"{path}.rank{state.process_index}"
         mine = [sample for index, sample in enumerate(samples) if index % state.num_processes == state.process_index]
         done.update(_still_valid(read_predictions(part_path), samples))
-        _predict(model, processor, mine, part_path, done, batch_size, max_new_tokens, processor_options,
-                 generation_kwargs, progress and state.is_local_main_process)  # fmt: skip
+        _predict(model, processor, mine, part_path, done, answer_batch, batch_size, options,
+                 progress and state.is_local_main_process)  # fmt: skip
         state.wait_for_everyone()
         if state.is_main_process:
             _fold_parts(path, order=[sample.id for sample in samples])
         state.wait_for_everyone()
     else:
-        _predict(model, processor, samples, path, done, batch_size, max_new_tokens, processor_options,
-                 generation_kwargs, progress)  # fmt: skip
+        _predict(model, processor, samples, path, done, answer_batch, batch_size, options, progress)
     records = read_predictions(path)  # the last record of an id counts (a retried error comes after it)
     return [records[sample.id] for sample in samples if sample.id in records]
 
@@ -479,40 +571,44 @@ def _write_all(path: str, records: list[dict]) -> None:
     os.replace(temporary, path)
 
 
-def _predict(
-    model, processor, samples, path, done, batch_size, max_new_tokens, processor_options, generation_kwargs, progress
-) -> None:
+def _predict(model, processor, samples, path, done, answer_batch, batch_size, options, progress) -> None:
     _drop_torn_tail(path)
     pending = [sample for sample in samples if sample.id not in done]
     # Questions about one video together, so that each video is cut and tokenized once.
     order = {}
     for sample in pending:
-        order.setdefault(sample.video or "", len(order))
-    pending.sort(key=lambda sample: order[sample.video or ""])
-    cache = _VideoCache(model, processor, size=2 * batch_size, options=dict(processor_options or {}))
+        order.setdefault(_VideoCache.key(sample) or "", len(order))
+    pending.sort(key=lambda sample: order[_VideoCache.key(sample) or ""])
+    cache = _VideoCache(model, processor, size=2 * batch_size, options=options)
     bar = tqdm(total=len(samples), initial=len(samples) - len(pending), desc="answering", unit="question",
                disable=not progress)  # fmt: skip
+
+    def flush(batch):
+        fields = answer_batch([item[0] for item in batch], [item[1] for item in batch])
+        _append(path, [{**_record(item[0]), **extra} for item, extra in zip(batch, fields)])
+        bar.update(len(batch))
+
     try:
-        batch: list[tuple[VideoQASample, object]] = []
-        for position, sample in enumerate(pending):
+        batch: list[tuple[object, object]] = []
+        for sample in pending:
             error = sample.error
             if error is None:
-                clips = cache.get(sample.video)
+                clips = cache.get(sample)
                 if isinstance(clips, VideoLaVITError):
                     error = f"{type(clips).__name__}: {clips}"
                 else:
+                    if batch and ("images" in batch[0][1]) != ("images" in clips):  # one kind of media a batch
+                        flush(batch)
+                        batch = []
                     batch.append((sample, clips))
             if error is not None:  # recorded with its error, never scored
                 _append(path, [_record(sample, error=error)])
                 bar.update(1)
-            if batch and (len(batch) == batch_size or position == len(pending) - 1):
-                answers = answer_video_questions(
-                    model, processor, [item[0] for item in batch], [item[1] for item in batch], max_new_tokens,
-                    dict(generation_kwargs or {}),
-                )  # fmt: skip
-                _append(path, [_record(item[0], pred=answer) for item, answer in zip(batch, answers)])
-                bar.update(len(batch))
+            if len(batch) == batch_size:
+                flush(batch)
                 batch = []
+        if batch:
+            flush(batch)
     finally:
         bar.close()
 
@@ -529,9 +625,12 @@ def evaluate_video_qa(
     processor_options: dict | None = None,
     checkpoint: str = "",
     dataset: dict | None = None,
+    post_prompt: str = "",
+    task: str = "video-qa",
     progress: bool = True,
 ) -> dict:
-    """Answer, score and write the results of an open-ended video QA set (resumable: rerun with the same folder).
+    """Answer, score and write the results of an open-ended video QA set (resumable: rerun with the same folder);
+    image QA sets (samples with `image`) go the same way, with `task="image-qa"`.
 
     Writes `predictions.jsonl`, and with a `judge` ([`GPTJudge`]) `verdicts.jsonl` and `judge_cache.jsonl`, then
     `results.json` with the metrics `exact_match` and `gpt_judge` (accuracy = yes / (yes + no), mean score, and the
@@ -547,10 +646,12 @@ def evaluate_video_qa(
     predictions = os.path.join(output_dir, "predictions.jsonl")
     records = predict_video_qa(model, processor, samples, predictions, batch_size=batch_size,
                                max_new_tokens=max_new_tokens, processor_options=processor_options,
-                               progress=progress)  # fmt: skip
+                               post_prompt=post_prompt, progress=progress)  # fmt: skip
     metrics = {"exact_match": exact_match_metrics(records)}
+    placeholder = "<image>" if samples and samples[0].image is not None else "<video>"
     parameters = {
-        "prompt": "<video>\\n{question} (the processor's chat template, no system prompt override)",
+        "prompt": f"{placeholder}\n{{question}}{post_prompt}",
+        "chat_template": "the processor's, no system prompt override",
         "generation": {"do_sample": False, "num_beams": 1, "max_new_tokens": max_new_tokens},
         "batch_size": batch_size,
         "video_processor": {**processor.video_processor.to_dict(), **(processor_options or {})},
@@ -564,9 +665,9 @@ def evaluate_video_qa(
         _write_all(os.path.join(output_dir, "verdicts.jsonl"), [verdict_record(verdict) for verdict in verdicts])
         metrics["gpt_judge"] = judge_metrics(verdicts)
         parameters["judge"] = judge.settings
-    results = evaluation_results(
-        "video-qa", checkpoint, metrics, parameters, per_sample_path=predictions, dataset=dataset
-    )
+    results = evaluation_results(task, checkpoint, metrics, parameters, per_sample_path=predictions, dataset=dataset)
+    if task == "image-qa":
+        results["hub_task_type"] = "image-text-to-text"
     if PartialState().is_main_process:
         write_results(output_dir, results)
     return results
@@ -578,6 +679,11 @@ __all__ = [
     "VideoQASample",
     "answer_video_questions",
     "evaluate_video_qa",
+    "generate_answers",
+    "load_evaluation_dataset",
+    "media_batch",
+    "media_prompt",
+    "run_predictions",
     "exact_match_metrics",
     "find_video",
     "normalize_answer",
