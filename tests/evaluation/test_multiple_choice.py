@@ -199,7 +199,8 @@ def test_image_questions_through_the_same_path(world_model, world_set, tmp_path)
 def test_multiple_choice_command(world_set, tmp_path, capsys):
     root, _ = world_set
     arguments = ["evaluate", "multiple-choice", "--benchmark", "generic", "--dataset", str(root / "questions.jsonl"),
-                 "--video-dir", str(root / "videos"), "--output", str(tmp_path / "out"), "--limit", "4", "-q"]  # fmt: skip
+                 "--video-dir", str(root / "videos"), "--output", str(tmp_path / "out"), "--limit", "4",
+                 "-q"]  # fmt: skip
     assert cli_main([*arguments, "--prompt-format", "question_only"]) == 0
     printed = capsys.readouterr().out
     assert "multiple_choice: accuracy" in printed and "per_category category=colour: accuracy" in printed

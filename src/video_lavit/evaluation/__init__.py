@@ -25,6 +25,7 @@ from .multiple_choice import (
     read_multiple_choice_dataset,
 )
 from .reconstruction import evaluate_reconstruction, psnr, ssim
+from .results import card_eval_results, evaluation_results, write_results
 from .text_to_video import (
     clip_similarity,
     evaluate_text_to_video,
@@ -34,7 +35,6 @@ from .text_to_video import (
     load_clip,
     load_i3d,
 )
-from .results import card_eval_results, evaluation_results, write_results
 from .video_qa import (
     VideoQASample,
     exact_match_metrics,
