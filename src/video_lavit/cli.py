@@ -551,10 +551,11 @@ def _run_text_to_video(args: argparse.Namespace) -> dict:
         generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=args.device)
         samples = generate_text_to_video_samples(
             generator, prompts, args.output, seeds=seeds, num_clips=args.clips, height=args.height, width=args.width,
-            num_inference_steps=args.steps, progress=not args.quiet,
+            num_inference_steps=args.steps, keyframe_num_inference_steps=args.keyframe_steps, progress=not args.quiet,
         )  # fmt: skip
-        protocol.update(seeds=seeds, clips=args.clips, render={"height": args.height, "width": args.width,
-                                                               "num_inference_steps": args.steps})  # fmt: skip
+        render = {"height": args.height, "width": args.width, "num_inference_steps": args.steps,
+                  "keyframe_num_inference_steps": args.keyframe_steps}  # fmt: skip
+        protocol.update(seeds=seeds, clips=args.clips, samples_per_prompt=len(seeds), render=render)
     else:
         samples = read_samples(args.samples)
     return evaluate_text_to_video(
@@ -782,6 +783,9 @@ def build_parser() -> argparse.ArgumentParser:
             _render_arguments(task, "the detokenizer pipeline folder that renders --prompts")
             task.add_argument("--seeds", default="0", help="comma-separated seeds, one video each (default 0)")
             task.add_argument("--clips", type=_positive_int, default=1, help="clips per video (default 1)")
+            task.add_argument(
+                "--keyframe-steps", type=_positive_int, default=50, help="keyframe denoising steps (default 50)"
+            )
             task.add_argument("--clip", dest="clip_model", help="a transformers CLIPModel folder: CLIPSIM")
             task.add_argument("--clip-frames", type=_positive_int, help="frames per video for CLIPSIM (default all)")
             task.add_argument("--i3d", help="an I3D TorchScript file: FVD")

@@ -1,5 +1,7 @@
 """End to end on tiny models: prompts / images / a video -> tokens -> frames -> an .mp4, in Python and on the CLI."""
 
+import json
+
 import av
 import pytest
 import torch
@@ -107,3 +109,44 @@ def test_command_line(folders, tmp_path, capsys):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert main(["generate", "--image", str(tmp_path / "bad.png"), "-o", str(tmp_path / "x.mp4"), *common]) == 1
     assert "not a readable image" in capsys.readouterr().err
+
+
+def test_reconstruction_and_text_to_video_evaluation(generator, folders, tmp_path):
+    from video_lavit.evaluation import evaluate_reconstruction, generate_text_to_video_samples
+
+    video = make_sample_video(tmp_path / "clip.mp4", width=64, height=48, seconds=5.0, fps=24, shift=(2, 1))
+    results = evaluate_reconstruction(
+        generator.model, generator.processor, [video], tmp_path / "reconstruction", detokenizer=generator.detokenizer,
+        height=64, width=64, num_inference_steps=1, processor_options={"max_clips": 1}, progress=False,
+    )  # fmt: skip
+    frames = results["metrics"]["frames"]
+    assert frames["clips"] == 1 and 0 < frames["psnr"] < 100 and -1 <= frames["ssim"] <= 1
+    assert results["parameters"]["render"] == {"height": 64, "width": 64, "num_inference_steps": 1, "seed": 0}
+
+    samples = generate_text_to_video_samples(generator, ["a boat", "a cat"], tmp_path / "t2v", seeds=[0, 1],
+                                             progress=False, keyframe_num_inference_steps=1, **SIZE)  # fmt: skip
+    assert [sample["id"] for sample in samples] == ["00000-seed0", "00000-seed1", "00001-seed0", "00001-seed1"]
+    assert all(frame_count(sample["video"]) == 24 for sample in samples)
+    first = (tmp_path / "t2v" / "videos" / "00000-seed0.mp4").stat().st_mtime_ns
+    again = generate_text_to_video_samples(generator, ["a boat", "a cat"], tmp_path / "t2v", seeds=[0, 1],
+                                           progress=False, keyframe_num_inference_steps=1, **SIZE)  # fmt: skip
+    assert again == samples and (tmp_path / "t2v" / "videos" / "00000-seed0.mp4").stat().st_mtime_ns == first
+
+    # The command generates from a prompt file and scores what it made (FVD against the same videos: ~0).
+    class Features(torch.nn.Module):
+        def forward(
+            self, videos: torch.Tensor, rescale: bool = True, resize: bool = True, return_features: bool = False
+        ):
+            return torch.stack([videos.mean(dim=(1, 2, 3, 4)), videos.std(dim=(1, 2, 3, 4))], dim=1)
+
+    torch.jit.save(torch.jit.script(Features()), str(tmp_path / "i3d.pt"))
+    (tmp_path / "prompts.txt").write_text("a boat\n\na cat\n")
+    model_dir, detokenizer = folders
+    assert main(["evaluate", "text-to-video", "--prompts", str(tmp_path / "prompts.txt"), "--model", str(model_dir),
+                 "--detokenizer", str(detokenizer), "--height", "64", "--width", "64", "--steps", "1",
+                 "--keyframe-steps", "1", "--seeds", "0,1", "--i3d", str(tmp_path / "i3d.pt"), "--real-videos",
+                 str(tmp_path / "t2v" / "videos"), "--num-frames", "8", "--resolution", "32", "--output",
+                 str(tmp_path / "cli"), "-q"]) == 0  # fmt: skip
+    saved = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert saved["metrics"]["fvd"]["generated_videos"] == 4 and abs(saved["metrics"]["fvd"]["score"]) < 1e-6
+    assert saved["parameters"]["seeds"] == [0, 1] and saved["parameters"]["prompts_source"].endswith("prompts.txt")
