@@ -118,6 +118,16 @@ def test_verdicts_retries_cache_and_failures(server, tmp_path, monkeypatch):
     other = GPTJudge(server, model="judge-2", cache_path=cache, max_retries=0)
     other.judge(records("right"), progress=False)
     assert FakeJudge.calls[-1]["model"] == "judge-2"
+    # So is another temperature, or the same model name at another endpoint.
+    calls = len(FakeJudge.calls)
+    GPTJudge(server, model="judge-1", cache_path=cache, max_retries=0, temperature=0.7).judge(records("right"),
+                                                                                           progress=False)  # fmt: skip
+    GPTJudge(server + "/", model="judge-1", cache_path=cache, max_retries=0).judge(records("right"), progress=False)
+    assert len(FakeJudge.calls) == calls + 1  # the trailing slash is the same endpoint
+    GPTJudge(server.replace("127.0.0.1", "localhost"), model="judge-1", cache_path=cache, max_retries=0).judge(
+        records("right"), progress=False
+    )
+    assert len(FakeJudge.calls) == calls + 2
 
 
 def test_a_judge_that_is_down_fails_each_call_and_the_run_goes_on(tmp_path):

@@ -12,8 +12,8 @@ whose verdicts differ, so the model name is recorded with every result.
 - calls run concurrently (`concurrency` threads), each retried with exponential backoff (honouring `Retry-After`)
   on timeouts, connection errors, 429 and 5xx replies; other 4xx replies (a bad key, an unknown model) stop the
   whole run at once (`JudgeRefusedError`), since every other call would be refused too;
-- replies are cached on disk by (question, answer, prediction, judge model): a rerun makes no call for what was
-  judged, so an interrupted or partly failed run resumes;
+- replies are cached on disk by (question, answer, prediction, judge model, endpoint, temperature): a rerun makes
+  no call for what was judged, so an interrupted or partly failed run resumes;
 - a reply that does not parse as `{'pred': 'yes' | 'no', 'score': 0-5}` is counted and reported (`unparsed`), never
   scored; a call that fails after every retry is counted (`failed`) and retried by the next run.
 """
@@ -126,9 +126,11 @@ def parse_judge_reply(reply: str) -> tuple[str, float] | None:
     return None
 
 
-def cache_key(question: str, answer: str, prediction: str, model: str) -> str:
-    """The cache key of one judgement: a SHA-256 of (question, answer, prediction, judge model)."""
-    return hashlib.sha256(json.dumps([question, answer, prediction, model]).encode("utf-8")).hexdigest()
+def cache_key(question: str, answer: str, prediction: str, model: str, url: str = "", temperature: float = 0.0) -> str:
+    """The cache key of one judgement: a SHA-256 of (question, answer, prediction, judge model, endpoint URL,
+    temperature): one model name served at two endpoints, or sampled differently, is two judges."""
+    data = [question, answer, prediction, model, url, float(temperature)]
+    return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
 
 
 class _ReplyCache:
@@ -261,7 +263,7 @@ class GPTJudge:
 
     def judge_one(self, sample_id: str, question: str, answer: str, prediction: str) -> JudgeVerdict:
         """The verdict on one prediction (from the cache when it holds it)."""
-        key = cache_key(question, answer, prediction, self.model)
+        key = cache_key(question, answer, prediction, self.model, self.url, self.temperature)
         reply, cached = self.cache.get(key), True
         if reply is None:
             cached = False
