@@ -50,10 +50,12 @@ from .processing import (
 from .registration import (
     register_auto_classes,
 )
+from .video_text_to_text import VideoTextToTextPipeline, register_pipeline
 
 __version__ = "0.1.0"
 
 register_auto_classes()
+register_pipeline()
 
 # Imported on first use: the converters and pipelines import diffusers, which takes seconds and which reading videos,
 # tokenizing and training the language model never need.
