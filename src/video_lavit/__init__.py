@@ -124,6 +124,7 @@ __all__ = [
     "VideoClipReader",
     "VideoLaVITGeneratedSequence",
     "VideoLaVITProcessor",
+    "VideoTextToTextPipeline",
     "VideoLaVITVideoProcessor",
     "add_video_lavit_tokens",
     "iter_video_clips",
