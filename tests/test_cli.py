@@ -230,7 +230,7 @@ def test_contact_sheet_of_an_extreme_aspect_ratio_stays_small(tmp_path):
     path = make_sample_video(tmp_path / "wide.mkv", width=8000, height=2, seconds=9, fps=6, codec="mpeg4")
     assert main(["tokenize", "-q", "-o", str(tmp_path / "out"), path]) == 0
     sheet = Image.open(tmp_path / "out" / "wide.png")
-    assert sheet.width <= 4 * 640 and sheet.height <= 200
+    assert sheet.width <= 4 * 640 and sheet.height <= 300  # one 160-pixel row, the titles and the legend
 
 
 @pytest.mark.slow
@@ -280,3 +280,58 @@ def test_tokenize_never_writes_over_its_input_or_files_it_did_not_write(tmp_path
     assert main(["tokenize", "-q", "-o", str(output)]) == 1
     assert "not the built-in sample" in capsys.readouterr().err
     assert (output / "video_lavit_sample.mp4").read_bytes() == b"my own video"
+
+
+def test_contact_sheet_titles_labels_and_legend():
+    from PIL import Image
+
+    from video_lavit.processing.visualization import join_contact_sheet_rows
+
+    rows = [[Image.new("RGB", (80, 40), (0, 0, 255))] * 3] * 2
+    plain = join_contact_sheet_rows(rows)
+    labelled = join_contact_sheet_rows(rows, titles=["keyframe", "motion", "arrows"], labels=["clip 0\n2.0-6.0 s",
+                                       "clip 1\n6.0-10.0 s"], legend=["hue = direction", "4 clips"])  # fmt: skip
+    assert labelled.width > plain.width and labelled.height > plain.height + 30
+    header = labelled.crop((0, 0, labelled.width, 12)).convert("L")
+    assert header.getextrema()[0] < 128  # text is drawn above the columns
+    with pytest.raises(Exception, match="1 row labels for 2 rows"):
+        join_contact_sheet_rows(rows, labels=["clip 0"])
+
+
+def test_version_and_arguments_checked_before_anything_loads(tmp_path, capsys):
+    from video_lavit import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"video-lavit {__version__}"
+    with pytest.raises(SystemExit) as refused:
+        main(["generate", "a boat", "--model", "m", "--detokenizer", "d", "--height", "100"])
+    assert refused.value.code == 2 and "--height: must be a positive multiple of 64" in capsys.readouterr().err
+    assert main(["generate", "a boat", "--model", str(tmp_path / "none"), "--detokenizer", str(tmp_path)]) == 1
+    assert "none: no such folder (--model)" in capsys.readouterr().err
+    assert main(["generate", "--model", str(tmp_path), "--detokenizer", str(tmp_path)]) == 1
+    assert "give a text prompt" in capsys.readouterr().err
+
+
+def test_no_reencode_advice_speaks_the_command_line(tmp_path, capsys):
+    from video_lavit import make_sample_video
+
+    path = make_sample_video(tmp_path / "clip.webm", width=64, height=48, seconds=2, fps=25, codec="libvpx-vp9")
+    assert main(["tokenize", "-q", "--no-reencode", "-o", str(tmp_path / "out"), path]) == 1
+    assert "leave out --no-reencode" in capsys.readouterr().err
+
+
+def test_tour_shows_the_built_in_model_at_work(tmp_path, capsys):
+    assert main(["tour", "-o", str(tmp_path / "tour")]) == 0
+    printed = capsys.readouterr().out
+    assert "answered questions about the video" in printed and "(truth: red)" in printed
+    report = json.loads((tmp_path / "tour" / "report.json").read_text())
+    assert [entry["truth"] for entry in report["answers"]] == ["red", "circle", "right"]
+    # The built-in model reads colour and direction (0.98 and 0.95 held out); its shape reading is near chance.
+    assert [entry["answer"] for entry in report["answers"]][::2] == ["red", "right"]
+    assert len(report["steps"]) == 5 and report["total_seconds"] < 120
+    for name in ("world_video.mp4", "world_video.png", "world_video.safetensors", "report.md"):
+        assert (tmp_path / "tour" / name).is_file(), name
+    assert "![contact sheet](world_video.png)" in (tmp_path / "tour" / "report.md").read_text()
+    assert main(["tour", "-q", "-o", str(tmp_path / "other"), "--model", str(tmp_path / "none")]) == 1
+    assert "no such model folder" in capsys.readouterr().err

@@ -238,6 +238,9 @@ def run_generate(args: argparse.Namespace) -> int:
             raise VideoLaVITError("image-to-video makes one clip; drop --clips or leave out --image")
         if image is None and not args.prompt:
             raise VideoLaVITError("give a text prompt, or --image for image-to-video")
+        for name in ("model", "detokenizer"):
+            if not os.path.isdir(getattr(args, name)):
+                raise VideoLaVITError(f"{getattr(args, name)}: no such folder (--{name})")
         generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=args.device)
         generator.detokenizer.set_progress_bar_config(disable=args.quiet)
         if image is not None:
@@ -406,6 +409,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_tour(args: argparse.Namespace) -> int:
+    from .tour import run_tour as tour
+
+    try:
+        tour(args.output_dir, video=args.video, model_dir=args.model, question=args.question, device=args.device,
+             quiet=args.quiet)  # fmt: skip
+    except (VideoLaVITError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     from .training.prepare import prepare_corpus
 
@@ -469,6 +484,13 @@ def _int_at_least(minimum: int, maximum: int | None = None):
     return parse
 
 
+def _multiple_of_64(text: str) -> int:
+    value = _positive_int(text)
+    if value % 64:
+        raise argparse.ArgumentTypeError(f"must be a positive multiple of 64 (the video size), got {value}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -484,8 +506,10 @@ _positive_int = _int_at_least(1)
 
 def _render_arguments(task: argparse.ArgumentParser, detokenizer_help: str) -> None:
     task.add_argument("--detokenizer", help=detokenizer_help)
-    task.add_argument("--height", type=_positive_int, default=320, help="render height, multiple of 64 (default 320)")
-    task.add_argument("--width", type=_positive_int, default=512, help="render width, multiple of 64 (default 512)")
+    task.add_argument(
+        "--height", type=_multiple_of_64, default=320, help="render height, multiple of 64 (default 320)"
+    )
+    task.add_argument("--width", type=_multiple_of_64, default=512, help="render width, multiple of 64 (default 512)")
     task.add_argument("--steps", type=_positive_int, default=25, help="video denoising steps (default 25)")
     task.add_argument("--seed", type=int, default=0, help="render seed (default 0)")
 
@@ -599,10 +623,25 @@ def _question_task_arguments(task: argparse.ArgumentParser, name: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="video-lavit", description="Video-LaVIT: videos as keyframe and motion tokens."
     )
+    parser.add_argument("--version", action="version", version=f"video-lavit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    tour = commands.add_parser(
+        "tour",
+        help="the main job: a video through the built-in world model (clips, tokens, answers, pictures, report)",
+    )
+    tour.add_argument("video", nargs="?", help="a video file (default: a built-in world video)")
+    tour.add_argument("--model", help="a converted checkpoint folder (default: the built-in world model)")
+    tour.add_argument("--question", help="the question to ask (default: the world's questions, or a description)")
+    tour.add_argument("-o", "--output-dir", default="video_lavit_tour", help="where to write (default: %(default)s)")
+    tour.add_argument("--device", default="cpu", help="cpu, cuda, ... (default %(default)s)")
+    tour.add_argument("-q", "--quiet", action="store_true", help="no progress and no step lines")
+    tour.set_defaults(handler=run_tour)
 
     tokenize = commands.add_parser(
         "tokenize",
@@ -827,8 +866,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--clips", type=_positive_int, default=1, help="clips of 24 frames (text-to-video; default 1)"
     )
-    generate.add_argument("--height", type=_positive_int, default=320, help="multiple of 64 (default %(default)s)")
-    generate.add_argument("--width", type=_positive_int, default=512, help="multiple of 64 (default %(default)s)")
+    generate.add_argument("--height", type=_multiple_of_64, default=320, help="multiple of 64 (default %(default)s)")
+    generate.add_argument("--width", type=_multiple_of_64, default=512, help="multiple of 64 (default %(default)s)")
     generate.add_argument(
         "--steps", type=_positive_int, default=25, help="video denoising steps (default %(default)s)"
     )
@@ -844,8 +883,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_progress() -> None:
+    """`-q`: no progress bars from this package or the libraries (weights loading, pipelines), and no info logs."""
+    import transformers
+
+    disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        import diffusers.utils.logging as diffusers_logging
+    except ImportError:  # pragma: no cover - diffusers is a dependency
+        return
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        _silence_progress()
     return args.handler(args)
 
 

@@ -164,6 +164,27 @@ def tokenize_motion(
     return torch.cat(token_ids), torch.cat(decoded)
 
 
+def _labelled_sheet(rows: dict, times: dict, info, clip_frames: int, decoded: bool, num_clips: int):
+    """The contact sheet with column titles, each row's clip number and times, and a legend."""
+    rate = float(info.frame_rate)
+    order = sorted(rows)
+    labels = [
+        f"clip {index}\n{times[index][0]:.1f}-{times[index][0] + times[index][1] / rate:.1f} s" for index in order
+    ]
+    titles = ["keyframe", "motion", "motion arrows"] + (["decoded motion"] if decoded else [])
+    first = times[min(times)][0]
+    last = max(start + count / rate for start, count in times.values())
+    legend = [
+        "motion: the clip's mean motion-vector grid; hue = direction (red right, yellow-green down, cyan left, "
+        "violet up), brightness = speed" + ("; decoded: the same from the clip's motion codes" if decoded else ""),
+        f"{num_clips} clips of {clip_frames} frames at {info.frame_rate} fps cover {first:.1f}-{last:.1f} s of "
+        f"{info.duration:.1f} s" + (f" ({len(order)} shown)" if len(order) < num_clips else ""),
+        "clips start at every second I-frame (GOP 12) from the second one, so the first GOP and a tail shorter "
+        "than a clip are not covered",
+    ]
+    return join_contact_sheet_rows([rows[index] for index in order], titles=titles, labels=labels, legend=legend)
+
+
 def _sheet_rows(num_clips: int) -> set[int]:
     if num_clips <= MAX_SHEET_ROWS:
         return set(range(num_clips))
@@ -303,6 +324,7 @@ def tokenize_video(
         try:
             sheet_rows = _sheet_rows(num_clips)
             rows: dict[int, list] = {}
+            times: dict[int, tuple[float, int]] = {}
             pending: list[tuple[int, VideoClip]] = []
 
             def flush() -> None:
@@ -326,6 +348,7 @@ def tokenize_video(
                     writer.write_row("clip_start_frames", index, clip.start_frame)
                     writer.write_row("clip_start_times", index, clip.start_time)
                     writer.write_row("clip_num_valid_frames", index, clip.num_valid_frames)
+                    times[index] = (clip.start_time, clip.num_valid_frames)
                     if motion_tokenizer is not None:
                         # Only the batch's clips are held; keyframes of clips off the sheet are not kept.
                         kept = clip if index in sheet_rows else VideoClip(None, clip.motion_vectors, 0, 0.0, 0)
@@ -337,7 +360,7 @@ def tokenize_video(
                     bar.update(1)
                 if pending:
                     flush()
-            sheet = join_contact_sheet_rows([rows[index] for index in sorted(rows)])
+            sheet = _labelled_sheet(rows, times, info, reader.num_frames, motion_tokenizer is not None, num_clips)
             writer.commit()
         except BaseException:
             writer.abort()

@@ -538,7 +538,8 @@ class VideoClipReader:
         codec_name = stream.codec_context.name
         if codec_name not in MOTION_VECTOR_CODECS:
             raise UnsupportedVideoError(
-                f"{self.name}: {codec_name} video exports no motion vectors; use reencode=True to re-encode it."
+                f"{self.name}: {codec_name} video exports no motion vectors; let it be re-encoded (reencode=True, "
+                "the default; on the command line, leave out --no-reencode)."
             )
         expected_bytes = None
         if container.size and container.size > 0:
@@ -622,8 +623,9 @@ class VideoClipReader:
                     height, width = keyframe.shape[:2]
                     raise UnsupportedVideoError(
                         f"{self.name}: the frame size changes mid-stream, from {width}x{height} to {frame.width}x"
-                        f"{frame.height} in the clip at frame {start_frame}, which is not supported; use "
-                        "reencode=True, or re-encode the video to one size first."
+                        f"{frame.height} in the clip at frame {start_frame}, which is not supported; let it be "
+                        "re-encoded (reencode=True, the default; on the command line, leave out --no-reencode), or "
+                        "re-encode the video to one size first."
                     )
                 side_data = frame.side_data.get("MOTION_VECTORS")
                 vectors = side_data.to_ndarray() if side_data is not None else None

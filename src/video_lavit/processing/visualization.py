@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InvalidInputError
 
@@ -133,20 +133,59 @@ def contact_sheet_row(
     return tiles + [extra.convert("RGB").resize(size) for extra in extra_tiles]
 
 
-def join_contact_sheet_rows(rows: Sequence[Sequence[Image.Image]], gap: int = 4) -> Image.Image:
-    """Rows of tiles (from `contact_sheet_row`) -> one picture, rows top to bottom, tiles left to right."""
+def _font(size: int = 12):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow built without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def join_contact_sheet_rows(
+    rows: Sequence[Sequence[Image.Image]],
+    gap: int = 4,
+    titles: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    legend: Sequence[str] | None = None,
+) -> Image.Image:
+    """Rows of tiles (from `contact_sheet_row`) -> one picture, rows top to bottom, tiles left to right; with
+    `titles` above the columns, `labels` left of the rows (e.g. clip number and times) and `legend` lines below."""
     if not rows:
         raise InvalidInputError("a contact sheet needs at least one row")
+    if labels is not None and len(labels) != len(rows):
+        raise InvalidInputError(f"{len(labels)} row labels for {len(rows)} rows")
+    font = _font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def text_size(text: str) -> tuple[int, int]:
+        box = measure.multiline_textbbox((0, 0), text, font=font)
+        return box[2] - box[0], box[3] - box[1]
+
+    label_width = max((text_size(label)[0] for label in labels), default=0) + 2 * gap if labels else 0
+    header = max((text_size(title)[1] for title in titles), default=0) + 2 * gap if titles else 0
+    line_height = text_size("Ag")[1] + gap
+    footer = line_height * len(legend) + gap if legend else 0
     heights = [max(tile.height for tile in tiles) for tiles in rows]
-    width = max(sum(tile.width for tile in tiles) + gap * (len(tiles) - 1) for tiles in rows)
-    sheet = Image.new("RGB", (width, sum(heights) + gap * (len(rows) - 1)), (255, 255, 255))
-    top = 0
-    for tiles, row_height in zip(rows, heights):
-        left = 0
+    width = label_width + max(sum(tile.width for tile in tiles) + gap * (len(tiles) - 1) for tiles in rows)
+    if legend:
+        width = max(width, max(text_size(line)[0] for line in legend) + 2 * gap)
+    sheet = Image.new("RGB", (width, header + sum(heights) + gap * (len(rows) - 1) + footer), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    if titles:
+        left = label_width
+        for title, tile in zip(titles, rows[0]):
+            draw.text((left + 2, gap), title, fill=(0, 0, 0), font=font)
+            left += tile.width + gap
+    top = header
+    for index, (tiles, row_height) in enumerate(zip(rows, heights)):
+        if labels:
+            draw.multiline_text((gap, top + gap), labels[index], fill=(0, 0, 0), font=font)
+        left = label_width
         for tile in tiles:
             sheet.paste(tile, (left, top + (row_height - tile.height) // 2))
             left += tile.width + gap
         top += row_height + gap
+    for number, line in enumerate(legend or ()):
+        draw.text((gap, top + number * line_height), line, fill=(60, 60, 60), font=font)
     return sheet
 
 
