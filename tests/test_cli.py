@@ -335,3 +335,20 @@ def test_tour_shows_the_built_in_model_at_work(tmp_path, capsys):
     assert "![contact sheet](world_video.png)" in (tmp_path / "tour" / "report.md").read_text()
     assert main(["tour", "-q", "-o", str(tmp_path / "other"), "--model", str(tmp_path / "none")]) == 1
     assert "no such model folder" in capsys.readouterr().err
+
+
+def test_chat_one_shot_and_interactive(tmp_path, capsys, monkeypatch):
+    import io
+
+    from video_lavit.training.world import make_world_video
+
+    video = make_world_video("blue", "square", "up", path=tmp_path / "world.mp4")
+    assert main(["chat", video, "-m", "What colour is the shape?", "-q"]) == 0
+    assert capsys.readouterr().out.strip() == "blue"
+    assert main(["chat", video, "-m", "What colour is the shape?", "-m", "Which way does the shape move?"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["> What colour is the shape?", "blue",
+                                                    "> Which way does the shape move?", "up"]  # fmt: skip
+    monkeypatch.setattr("sys.stdin", io.StringIO("Which way does the shape move?\n\nquit\nWhat colour?\n"))
+    assert main(["chat", video, "-q"]) == 0
+    assert capsys.readouterr().out.strip() == "up"  # stops at quit
+    assert main(["chat", str(tmp_path / "none.mp4")]) == 1 and "no such video" in capsys.readouterr().err

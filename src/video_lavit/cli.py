@@ -421,6 +421,25 @@ def run_tour(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_chat(args: argparse.Namespace) -> int:
+    from .chat import VideoChat, chat_loop
+
+    try:
+        if not os.path.isfile(args.video):
+            raise VideoLaVITError(f"{args.video}: no such video file")
+        if args.model and not os.path.isdir(args.model):
+            raise VideoLaVITError(f"{args.model}: no such model folder (--model)")
+        model, processor, _ = _evaluation_model(args)
+        options = {"max_clips": args.max_clips} if args.max_clips is not None else {}
+        chat = VideoChat(model, processor, args.video, max_new_tokens=args.max_new_tokens, **options)
+        return chat_loop(chat, args.message, quiet=args.quiet)
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     from .training.prepare import prepare_corpus
 
@@ -642,6 +661,19 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--device", default="cpu", help="cpu, cuda, ... (default %(default)s)")
     tour.add_argument("-q", "--quiet", action="store_true", help="no progress and no step lines")
     tour.set_defaults(handler=run_tour)
+
+    chat = commands.add_parser("chat", help="talk about a video with an understanding checkpoint")
+    chat.add_argument("video", help="the video file")
+    chat.add_argument("--model", help="a converted understanding checkpoint (default: the built-in world model)")
+    chat.add_argument(
+        "-m", "--message", action="append", help="ask this and exit (repeat for several turns; default: interactive)"
+    )
+    chat.add_argument("--max-new-tokens", type=_positive_int, default=128, help="longest answer (default 128)")
+    chat.add_argument("--max-clips", type=_int_at_least(1), help="most clips of the video (default 16)")
+    chat.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    chat.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+    chat.add_argument("-q", "--quiet", action="store_true", help="answers only")
+    chat.set_defaults(handler=run_chat)
 
     tokenize = commands.add_parser(
         "tokenize",
