@@ -204,6 +204,23 @@ def run_convert_language_model(args: argparse.Namespace) -> int:
     )
 
 
+def run_convert_release(args: argparse.Namespace) -> int:
+    from .conversion.release import convert_release
+
+    def summary(report):
+        lines = [(f"{part}: {entry['folder']}", False) for part, entry in report["parts"].items()]
+        return lines + [(f"report: {os.path.join(args.output, 'conversion_report.json')}", False)]
+
+    return _report(
+        lambda: convert_release(
+            args.root, args.output, max_shard_size=args.max_shard_size, num_attention_heads=args.num_attention_heads,
+            motion_attention_heads=args.motion_attention_heads, vision_attention_heads=args.vision_attention_heads,
+            motion_encoder_heads=args.motion_encoder_heads, progress=not args.quiet,
+        ),
+        summary,
+    )  # fmt: skip
+
+
 def run_convert_detokenizer(args: argparse.Namespace) -> int:
     from .conversion.detokenizer import convert_detokenizer
 
@@ -780,6 +797,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an output folder that already holds files"
     )
     detokenizer.set_defaults(handler=run_convert_detokenizer)
+    release = targets.add_parser(
+        "release",
+        help="the whole release -> understanding/, generation/, video_detokenizer/, keyframe/ with model cards",
+    )
+    release.add_argument("root", help="the Video-LaVIT release folder (hf download rain1011/Video-LaVIT-v1)")
+    release.add_argument("--output", required=True, help="folder to write the four parts into (a rerun resumes)")
+    release.add_argument("--max-shard-size", default="5GB", help="largest safetensors shard (default %(default)s)")
+    release.add_argument("--num-attention-heads", type=int, default=16, help="merger / token decoder heads (16)")
+    release.add_argument("--motion-attention-heads", type=int, default=8, help="motion tokenizer heads (8)")
+    release.add_argument("--vision-attention-heads", type=int, help="ViT heads (default: width / 88)")
+    release.add_argument("--motion-encoder-heads", type=int, default=8, help="motion condition encoder heads (8)")
+    release.add_argument("-q", "--quiet", action="store_true", help="no line per part")
+    release.set_defaults(handler=run_convert_release)
 
     prepare = commands.add_parser(
         "prepare",

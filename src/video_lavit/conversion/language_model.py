@@ -182,6 +182,7 @@ def convert_language_model(
     vision_attention_heads: int | None = None,
     tokenizer_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
+    max_shard_size: str | int = "5GB",
 ) -> tuple[VideoLaVITForConditionalGeneration, VideoLaVITProcessor | None]:
     """Convert `language_model_sft/` or `language_model/` (see the module docstring).
 
@@ -196,6 +197,7 @@ def convert_language_model(
         tokenizer_dir: where the LLaMA tokenizer files are (default: `checkpoint_dir`).
         overwrite: replace an `output_dir` that already holds files (it is written completely or not at all, and
             never when it is one of the inputs).
+        max_shard_size: the largest safetensors shard (default 5GB, as the Hub's LLaMA-2 repositories).
 
     Returns:
         The model (in the checkpoint's dtypes, eval mode) and the processor (None when no tokenizer files are found).
@@ -297,7 +299,7 @@ def convert_language_model(
     if output_dir is not None:
 
         def write(folder):
-            model.save_pretrained(folder)
+            model.save_pretrained(folder, max_shard_size=max_shard_size)
             if processor is not None:
                 processor.save_pretrained(folder)
 

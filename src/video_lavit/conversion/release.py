@@ -1,0 +1,196 @@
+"""One conversion of the whole reference release into Hub-ready folders.
+
+`convert_release(ROOT, OUT)` reads the released layout (`language_model/`, `language_model_sft/`,
+`visual_tokenizer/`, `motion_tokenizer.bin`, `video_detokenizer/`, `image_detokenizer/`, `video_3d_unet.bin`) and
+writes:
+
+- `OUT/understanding/`: `VideoLaVITForConditionalGeneration` + `VideoLaVITProcessor` from `language_model_sft/`
+  (keyframes as features; `AutoModelForImageTextToText`, `pipeline("video-text-to-text")`);
+- `OUT/generation/`: the same classes from `language_model/` with the release's keyframe and motion tokenizers
+  (keyframes as codes; `VideoLaVITGenerator`);
+- `OUT/video_detokenizer/`: `VideoLaVITDetokenizerPipeline` (with its keyframe components);
+- `OUT/keyframe/`: `VideoLaVITKeyframePipeline` (text-to-image rendering of keyframe codes);
+- a `README.md` model card in each (`video_lavit.model_cards`), and `OUT/conversion_report.json`: every source
+  file read (size), every file written (size), the time of each part.
+
+Weights are safetensors, sharded at `max_shard_size`. Free disk space is checked first (the sources' size, as the
+outputs keep their dtypes). Each part is written whole or not at all (a killed conversion leaves no part folder
+that loads, only a hidden `.partial-` folder that the next run removes), and a rerun skips the parts the report
+lists as done, so an interrupted conversion resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import CheckpointConversionError, OutputError
+from ..files import replace_file, write_folder
+
+REPORT_NAME = "conversion_report.json"
+PARTS = ("understanding", "generation", "video_detokenizer", "keyframe")
+RELEASE_LAYOUT = (
+    "language_model",
+    "language_model_sft",
+    "visual_tokenizer",
+    "motion_tokenizer.bin",
+    "video_detokenizer",
+    "image_detokenizer",
+    "video_3d_unet.bin",
+)
+
+
+def _files(folder: Path) -> list[dict]:
+    if folder.is_file():
+        return [{"path": str(folder), "bytes": folder.stat().st_size}]
+    return [{"path": str(path), "bytes": path.stat().st_size} for path in sorted(folder.rglob("*")) if path.is_file()]
+
+
+def _check_layout(root: Path) -> None:
+    if not root.is_dir():
+        raise CheckpointConversionError(f"{root}: no such folder; pass the Video-LaVIT release folder.")
+    missing = [name for name in RELEASE_LAYOUT if not (root / name).exists()]
+    if missing:
+        raise CheckpointConversionError(
+            f"{root}: not the whole Video-LaVIT release: {', '.join(missing)} missing. Download it with "
+            "`hf download rain1011/Video-LaVIT-v1 --local-dir Video-LaVIT-v1`, or convert parts with "
+            "`video-lavit convert language-model | detokenizer | ...`."
+        )
+
+
+def _check_space(root: Path, output: Path, parts: list[str]) -> int:
+    sources = {
+        "understanding": ["language_model_sft"],
+        "generation": ["language_model", "visual_tokenizer", "motion_tokenizer.bin"],
+        "video_detokenizer": ["video_3d_unet.bin", "video_detokenizer", "visual_tokenizer", "image_detokenizer"],
+        "keyframe": ["visual_tokenizer", "image_detokenizer"],
+    }
+    needed = sum(item["bytes"] for part in parts for name in sources[part] for item in _files(root / name))
+    probe = output
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise OutputError(
+            f"{output}: the conversion needs about {needed / 1e9:.1f} GB and {probe} has {free / 1e9:.1f} GB free; "
+            "free some space or choose another output folder."
+        )
+    return needed
+
+
+def _read_report(path: Path) -> dict:
+    if not path.is_file():
+        return {"parts": {}}
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {"parts": {}}
+    return report if isinstance(report.get("parts"), dict) else {"parts": {}}
+
+
+def convert_release(
+    root: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    parts: tuple[str, ...] = PARTS,
+    max_shard_size: str | int = "5GB",
+    num_attention_heads: int = 16,
+    motion_attention_heads: int = 8,
+    vision_attention_heads: int | None = None,
+    motion_encoder_heads: int = 8,
+    eval_results: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Convert the release at `root` into `output_dir` (see the module docstring); returns the report.
+
+    Args:
+        parts (`tuple[str, ...]`): which of `PARTS` to write (default all).
+        max_shard_size: the largest safetensors shard (`save_pretrained`'s argument).
+        num_attention_heads, motion_attention_heads, vision_attention_heads, motion_encoder_heads: the attention
+            heads the checkpoints' shapes do not tell (the release's: 16, 8, 16, 8).
+        eval_results (`dict`, *optional*): per part, `huggingface_hub.EvalResult`s for its card.
+        progress (`bool`): print a line per part.
+
+    Raises:
+        `CheckpointConversionError`: the release is incomplete or a checkpoint is malformed.
+        `OutputError`: not enough free space, or the output cannot be written.
+    """
+    from ..model_cards import model_card
+    from .detokenizer import convert_detokenizer
+    from .language_model import convert_language_model
+
+    root, output = Path(root), Path(output_dir)
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown:
+        raise CheckpointConversionError(f"unknown part(s) {', '.join(unknown)}; the parts are {', '.join(PARTS)}.")
+    _check_layout(root)
+    output.mkdir(parents=True, exist_ok=True)
+    report_path = output / REPORT_NAME
+    report = _read_report(report_path)
+    for leftover in output.glob(".*.partial-*"):  # a killed run's staging folders
+        shutil.rmtree(leftover, ignore_errors=True)
+    todo = [part for part in parts if report["parts"].get(part, {}).get("status") != "done"]
+    needed = _check_space(root, output, todo) if todo else 0
+    report.update(release=str(root.resolve()), sources=_files(root), max_shard_size=str(max_shard_size))
+    heads = dict(num_attention_heads=num_attention_heads, vision_attention_heads=vision_attention_heads)
+    detokenizer = None
+
+    def detokenizer_pipeline():
+        nonlocal detokenizer
+        if detokenizer is None:
+            detokenizer = convert_detokenizer(
+                root, motion_encoder_heads=motion_encoder_heads, motion_tokenizer_heads=motion_attention_heads,
+                visual_num_attention_heads=num_attention_heads, vision_num_attention_heads=vision_attention_heads,
+            )  # fmt: skip
+        return detokenizer
+
+    for part in parts:
+        folder = output / part
+        if part not in todo:
+            if progress:
+                print(f"{part}: already converted ({folder})", flush=True)
+            continue
+        started = time.perf_counter()
+        if part == "understanding":
+            convert_language_model(root / "language_model_sft", folder, motion_attention_heads=motion_attention_heads,
+                                   overwrite=True, max_shard_size=max_shard_size, **heads)  # fmt: skip
+        elif part == "generation":
+            convert_language_model(
+                root / "language_model", folder, visual_tokenizer=root / "visual_tokenizer",
+                motion_tokenizer=root / "motion_tokenizer.bin", keyframe_input="codes",
+                motion_attention_heads=motion_attention_heads, overwrite=True, max_shard_size=max_shard_size, **heads,
+            )  # fmt: skip
+        elif part == "video_detokenizer":
+            pipeline = detokenizer_pipeline()
+            write_folder(folder, lambda path: pipeline.save_pretrained(path, max_shard_size=max_shard_size),
+                         overwrite=True, sources=[root])  # fmt: skip
+        else:
+            keyframes = detokenizer_pipeline().keyframe_pipeline
+            write_folder(folder, lambda path: keyframes.save_pretrained(path, max_shard_size=max_shard_size),
+                         overwrite=True, sources=[root])  # fmt: skip
+        card = model_card(part, repo_id=str(folder), repo_root=str(output),
+                          eval_results=(eval_results or {}).get(part))  # fmt: skip
+        with replace_file(folder / "README.md") as file:
+            file.write(str(card).encode("utf-8"))
+        report["parts"][part] = {
+            "status": "done",
+            "folder": str(folder),
+            "seconds": round(time.perf_counter() - started, 2),
+            "files": _files(folder),
+        }
+        with replace_file(report_path) as file:  # after each part: a rerun resumes from here
+            file.write(json.dumps(report, indent=2).encode("utf-8"))
+        if progress:
+            written = sum(item["bytes"] for item in report["parts"][part]["files"])
+            print(f"{part}: wrote {folder} ({written / 1e6:.1f} MB, {report['parts'][part]['seconds']:.1f} s)",
+                  flush=True)  # fmt: skip
+    report["estimated_bytes"] = needed
+    with replace_file(report_path) as file:
+        file.write(json.dumps(report, indent=2).encode("utf-8"))
+    return report
+
+
+__all__ = ["PARTS", "RELEASE_LAYOUT", "REPORT_NAME", "convert_release"]

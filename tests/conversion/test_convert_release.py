@@ -1,0 +1,94 @@
+"""`video-lavit convert release` on a miniature release in the reference layout: four loadable parts with model
+cards that parse back, a report of every file, a disk-space check, resuming, an incomplete release refused."""
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+from huggingface_hub import ModelCard
+from test_convert_language_model import tiny_llama, write_reference_folder
+
+from video_lavit import (
+    CheckpointConversionError,
+    OutputError,
+    VideoLaVITDetokenizerPipeline,
+    VideoLaVITForConditionalGeneration,
+    VideoLaVITKeyframePipeline,
+    VideoLaVITProcessor,
+)
+from video_lavit.cli import main
+from video_lavit.conversion.release import convert_release
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pipelines"))
+from test_pipeline_video_lavit import write_release_folder  # noqa: E402
+
+HEADS = dict(num_attention_heads=4, motion_attention_heads=2, vision_attention_heads=4, motion_encoder_heads=2)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = write_release_folder(tmp_path_factory.mktemp("Video-LaVIT-v1"))
+    llama = tiny_llama()
+    write_reference_folder(root / "language_model_sft", llama, embed_tokenizers=True)
+    write_reference_folder(root / "language_model", llama, embed_tokenizers=False)
+    return root
+
+
+def test_the_whole_release_in_one_conversion(release, tmp_path, capsys):
+    output = tmp_path / "hub"
+    report = convert_release(release, output, max_shard_size="100KB", **HEADS)
+    assert set(report["parts"]) == {"understanding", "generation", "video_detokenizer", "keyframe"}
+    understanding = VideoLaVITForConditionalGeneration.from_pretrained(output / "understanding")
+    generation = VideoLaVITForConditionalGeneration.from_pretrained(output / "generation")
+    assert (understanding.config.keyframe_input, generation.config.keyframe_input) == ("features", "codes")
+    VideoLaVITProcessor.from_pretrained(output / "understanding")
+    VideoLaVITDetokenizerPipeline.from_pretrained(output / "video_detokenizer")
+    VideoLaVITKeyframePipeline.from_pretrained(output / "keyframe")
+    shards = [name for name in os.listdir(output / "generation") if name.endswith(".safetensors")]
+    assert len(shards) > 1 and "model.safetensors.index.json" in os.listdir(output / "generation")
+    assert not list(output.rglob("*.bin")) and not list(output.glob(".*partial*"))
+    written = {item["path"] for part in report["parts"].values() for item in part["files"]}
+    assert str(output / "understanding" / "README.md") in written
+    assert any(item["path"].endswith("video_3d_unet.bin") for item in report["sources"])
+
+    cards = {part: ModelCard.load(output / part / "README.md") for part in report["parts"]}
+    assert cards["understanding"].data.pipeline_tag == "video-text-to-text"
+    assert cards["generation"].data.pipeline_tag == "text-to-video"
+    assert cards["video_detokenizer"].data.pipeline_tag == "image-to-video"
+    assert cards["keyframe"].data.pipeline_tag == "text-to-image"
+    for part, card in cards.items():
+        assert card.data.license == "llama2" and "arxiv:2402.03161" in card.data.tags, part
+    assert cards["understanding"].data.base_model == "meta-llama/Llama-2-7b-hf"
+    assert cards["understanding"].data.base_model_relation == "finetune"
+    assert "MBZUAI/VideoInstruct-100K" in cards["understanding"].data.datasets
+    assert (
+        'pipeline("video-text-to-text"' in cards["understanding"].text
+        and "transformers==" in cards["understanding"].text
+    )
+
+    # A rerun resumes: the parts done are kept; a part removed from the report is converted again.
+    saved = json.loads((output / "conversion_report.json").read_text())
+    del saved["parts"]["keyframe"]
+    (output / "conversion_report.json").write_text(json.dumps(saved))
+    (output / ".keyframe.partial-x").mkdir()  # a killed run's staging folder
+    assert main(["convert", "release", str(release), "--output", str(output), "--num-attention-heads", "4",
+                 "--motion-attention-heads", "2", "--vision-attention-heads", "4", "--motion-encoder-heads",
+                 "2"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "understanding: already converted" in printed and "keyframe: wrote" in printed
+    assert not list(output.glob(".*partial*"))
+
+
+def test_release_checks(release, tmp_path, monkeypatch, capsys):
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(release, incomplete, ignore=shutil.ignore_patterns("language_model"))
+    with pytest.raises(CheckpointConversionError, match="language_model missing"):
+        convert_release(incomplete, tmp_path / "out", **HEADS)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(OutputError, match="GB free"):
+        convert_release(release, tmp_path / "out", **HEADS)
+    assert not (tmp_path / "out" / "understanding").exists()
+    assert main(["convert", "release", str(tmp_path / "none"), "--output", str(tmp_path / "x")]) == 1
+    assert "no such folder" in capsys.readouterr().err
