@@ -47,8 +47,8 @@ PARTS = {
         "base_model_relation": None,
         "datasets": ["TempoFunk/webvid-10M"],
         "tags": ["video-lavit", "text-to-video", "stable-video-diffusion-architecture"],
-        "summary": "`VideoLaVITDetokenizerPipeline`: keyframe and motion tokens -> 24-frame clips (an SVD-architecture "
-        "3D UNet conditioned on the decoded motion), with the keyframe components",
+        "summary": "`VideoLaVITDetokenizerPipeline`: keyframe and motion tokens -> 24-frame clips (an "
+        "SVD-architecture 3D UNet conditioned on the decoded motion), with the keyframe components",
     },
     "keyframe": {
         "title": "Video-LaVIT keyframe detokenizer",
@@ -58,8 +58,8 @@ PARTS = {
         "base_model_relation": None,
         "datasets": [],
         "tags": ["video-lavit", "sdxl-architecture"],
-        "summary": "`VideoLaVITKeyframePipeline`: keyframe codes -> images (the token decoder and an SDXL-architecture "
-        "UNet)",
+        "summary": "`VideoLaVITKeyframePipeline`: keyframe codes -> images (the token decoder and an "
+        "SDXL-architecture UNet)",
     },
 }
 

@@ -21,6 +21,7 @@ lists as done, so an interrupted conversion resumes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -163,13 +164,9 @@ def convert_release(
                 motion_tokenizer=root / "motion_tokenizer.bin", keyframe_input="codes",
                 motion_attention_heads=motion_attention_heads, overwrite=True, max_shard_size=max_shard_size, **heads,
             )  # fmt: skip
-        elif part == "video_detokenizer":
-            pipeline = detokenizer_pipeline()
-            write_folder(folder, lambda path: pipeline.save_pretrained(path, max_shard_size=max_shard_size),
-                         overwrite=True, sources=[root])  # fmt: skip
         else:
-            keyframes = detokenizer_pipeline().keyframe_pipeline
-            write_folder(folder, lambda path: keyframes.save_pretrained(path, max_shard_size=max_shard_size),
+            saved = detokenizer_pipeline() if part == "video_detokenizer" else detokenizer_pipeline().keyframe_pipeline
+            write_folder(folder, functools.partial(saved.save_pretrained, max_shard_size=max_shard_size),
                          overwrite=True, sources=[root])  # fmt: skip
         card = model_card(part, repo_id=str(folder), repo_root=str(output),
                           eval_results=(eval_results or {}).get(part))  # fmt: skip
