@@ -13,10 +13,10 @@ The image is resized (not cropped) to --height x --width.
 
 import argparse
 
-import torch
 from PIL import Image
 
 from video_lavit import VideoLaVITGenerator
+from video_lavit.loading import resolve_device_and_dtype
 
 
 def main() -> None:
@@ -31,17 +31,19 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=320, help="multiple of 64 (default %(default)s)")
     parser.add_argument("--width", type=int, default=512, help="multiple of 64 (default %(default)s)")
     parser.add_argument("--steps", type=int, default=25, help="video denoising steps (default %(default)s)")
-    parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="(default %(default)s)")
     parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: cuda if any)"
+        "--dtype",
+        choices=("auto", "bfloat16", "float32"),
+        default="auto",
+        help="auto: bfloat16 on a GPU, else float32",
     )
+    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, ...")
     parser.add_argument("-o", "--output", default="video.mp4", help="the .mp4 to write (default %(default)s)")
     args = parser.parse_args()
+    device, dtype = resolve_device_and_dtype(args.device, args.dtype)
 
     image = Image.open(args.image).convert("RGB")
-    generator = VideoLaVITGenerator.from_pretrained(
-        args.model, args.detokenizer, dtype=getattr(torch, args.dtype), device=args.device
-    )
+    generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=device)
     video = generator.image_to_video(
         image, args.prompt, seed=args.seed, height=args.height, width=args.width, num_inference_steps=args.steps
     )

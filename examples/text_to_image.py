@@ -14,9 +14,8 @@ Writes out/image_0.png, out/image_1.png, ... (one per prompt, in order). The pro
 import argparse
 import os
 
-import torch
-
 from video_lavit import VideoLaVITGenerator
+from video_lavit.loading import resolve_device_and_dtype
 
 
 def main() -> None:
@@ -30,16 +29,18 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=512, help="multiple of 64 (default %(default)s)")
     parser.add_argument("--width", type=int, default=512, help="multiple of 64 (default %(default)s)")
     parser.add_argument("--steps", type=int, default=50, help="keyframe denoising steps (default %(default)s)")
-    parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="(default %(default)s)")
     parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: cuda if any)"
+        "--dtype",
+        choices=("auto", "bfloat16", "float32"),
+        default="auto",
+        help="auto: bfloat16 on a GPU, else float32",
     )
+    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, ...")
     parser.add_argument("-o", "--output-dir", default=".", help="folder for the PNG files (default: here)")
     args = parser.parse_args()
+    device, dtype = resolve_device_and_dtype(args.device, args.dtype)
 
-    generator = VideoLaVITGenerator.from_pretrained(
-        args.model, args.detokenizer, dtype=getattr(torch, args.dtype), device=args.device
-    )
+    generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=device)
     images = generator.text_to_image(
         args.prompts, seed=args.seed, height=args.height, width=args.width, num_inference_steps=args.steps
     )

@@ -11,10 +11,10 @@ greedily and cut at the reference's literal `\\n`.
 
 import argparse
 
-import torch
 from transformers import AutoModelForCausalLM, AutoProcessor
 
 import video_lavit  # noqa: F401  (registers the Auto classes)
+from video_lavit.loading import resolve_device_and_dtype
 
 
 def main() -> None:
@@ -23,13 +23,16 @@ def main() -> None:
     parser.add_argument("--video", nargs=2, action="append", default=[], metavar=("VIDEO", "QUESTION"))
     parser.add_argument("--image", nargs=2, action="append", default=[], metavar=("IMAGE", "QUESTION"))
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    parser.add_argument(
+        "--dtype", default="auto", choices=("auto", "bfloat16", "float16", "float32"), help="auto: bf16 on a GPU"
+    )
     args = parser.parse_args()
     if not args.video and not args.image:
         parser.error("ask at least one --video or --image question")
 
     processor = AutoProcessor.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=getattr(torch, args.dtype), device_map="auto")
+    dtype = resolve_device_and_dtype("auto", args.dtype)[1]
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, device_map="auto")
     questions = [("video", path, question) for path, question in args.video]
     questions += [("image", path, question) for path, question in args.image]
     prompts = [

@@ -23,6 +23,7 @@ from huggingface_hub.utils import disable_progress_bars
 
 from .errors import OutputError, VideoLaVITError
 from .files import replace_file
+from .loading import resolve_device_and_dtype
 from .processing.clip_export import check_output_folder, tokenize_video
 from .processing.sample_video import make_sample_video
 from .processing.video_io import DEFAULT_MAX_DURATION, MAX_ENCODER_THREADS
@@ -247,7 +248,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from .pipelines.generation import VideoLaVITGenerator
     from .processing.processing_video_lavit import load_image_file
 
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
+    device, dtype = resolve_device_and_dtype(args.device, args.dtype)
     detokenizer_kwargs = dict(height=args.height, width=args.width, num_inference_steps=args.steps)
     try:
         image = load_image_file(args.image) if args.image else None  # before the models: bad input fails fast
@@ -258,7 +259,7 @@ def run_generate(args: argparse.Namespace) -> int:
         for name in ("model", "detokenizer"):
             if not os.path.isdir(getattr(args, name)):
                 raise VideoLaVITError(f"{getattr(args, name)}: no such folder (--{name})")
-        generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=args.device)
+        generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=device)
         generator.detokenizer.set_progress_bar_config(disable=args.quiet)
         if image is not None:
             output = generator.image_to_video(image, args.prompt or "", seed=args.seed, **detokenizer_kwargs)
@@ -300,9 +301,8 @@ def _evaluation_model(args: argparse.Namespace):
     from .world_model import world_model_path
 
     folder = args.model or world_model_path()
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
-    device = args.device
-    if device == "cuda":  # under accelerate launch / torchrun: each process on its own GPU
+    device, dtype = resolve_device_and_dtype(args.device, args.dtype)
+    if device == torch.device("cuda"):  # under accelerate launch / torchrun: each process on its own GPU
         from accelerate import PartialState
 
         device = PartialState().device
@@ -430,7 +430,8 @@ def run_tour(args: argparse.Namespace) -> int:
     from .tour import run_tour as tour
 
     try:
-        tour(args.output_dir, video=args.video, model_dir=args.model, question=args.question, device=args.device,
+        tour(args.output_dir, video=args.video, model_dir=args.model, question=args.question,
+             device=resolve_device_and_dtype(args.device)[0],
              quiet=args.quiet)  # fmt: skip
     except (VideoLaVITError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -592,8 +593,9 @@ def _run_text_to_video(args: argparse.Namespace) -> dict:
     except ValueError as error:
         raise VideoLaVITError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from error
     real_videos = list_videos(args.real_videos) if args.real_videos else None
-    clip = load_clip(args.clip_model, args.device) if args.clip_model else None
-    i3d = load_i3d(args.i3d, args.device) if args.i3d else None
+    device = resolve_device_and_dtype(args.device)[0]
+    clip = load_clip(args.clip_model, device) if args.clip_model else None
+    i3d = load_i3d(args.i3d, device) if args.i3d else None
     protocol = {"prompts_source": args.prompts_source or args.prompts or args.samples}
     if args.prompts:
         if not args.detokenizer or not args.model:
@@ -607,8 +609,8 @@ def _run_text_to_video(args: argparse.Namespace) -> dict:
             raise VideoLaVITError(f"{args.prompts}: holds no prompt")
         from .pipelines.generation import VideoLaVITGenerator
 
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
-        generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=args.device)
+        device, dtype = resolve_device_and_dtype(args.device, args.dtype)
+        generator = VideoLaVITGenerator.from_pretrained(args.model, args.detokenizer, dtype=dtype, device=device)
         samples = generate_text_to_video_samples(
             generator, prompts, args.output, seeds=seeds, num_clips=args.clips, height=args.height, width=args.width,
             num_inference_steps=args.steps, keyframe_num_inference_steps=args.keyframe_steps, progress=not args.quiet,
@@ -675,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--model", help="a converted checkpoint folder (default: the built-in world model)")
     tour.add_argument("--question", help="the question to ask (default: the world's questions, or a description)")
     tour.add_argument("-o", "--output-dir", default="video_lavit_tour", help="where to write (default: %(default)s)")
-    tour.add_argument("--device", default="cpu", help="cpu, cuda, ... (default %(default)s)")
+    tour.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, ...")
     tour.add_argument("-q", "--quiet", action="store_true", help="no progress and no step lines")
     tour.set_defaults(handler=run_tour)
 
@@ -687,8 +689,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--max-new-tokens", type=_positive_int, default=128, help="longest answer (default 128)")
     chat.add_argument("--max-clips", type=_int_at_least(1), help="most clips of the video (default 16)")
-    chat.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
-    chat.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+    chat.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="auto: bfloat16 on a GPU, float32 on the CPU",
+    )
+    chat.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
     chat.add_argument("-q", "--quiet", action="store_true", help="answers only")
     chat.set_defaults(handler=run_chat)
 
@@ -860,8 +867,13 @@ def build_parser() -> argparse.ArgumentParser:
         task.add_argument("--model", help="the checkpoint folder (default: the built-in world model)")
         task.add_argument("--output", required=True, help="results folder (a run in it resumes)")
         task.add_argument("--batch-size", type=_positive_int, default=8, help="questions per batch (default 8)")
-        task.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
-        task.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+        task.add_argument(
+            "--dtype",
+            choices=("auto", "float32", "bfloat16", "float16"),
+            default="auto",
+            help="auto: bfloat16 on a GPU, float32 on the CPU",
+        )
+        task.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
         task.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         task.set_defaults(handler=run_evaluate)
         if name == "world":
@@ -938,8 +950,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--fps", type=_positive_int, default=6, help="frame rate of the file (default %(default)s)")
     generate.add_argument("--seed", type=int, help="makes the result reproducible")
-    generate.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
-    generate.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+    generate.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="auto: bfloat16 on a GPU, float32 on the CPU",
+    )
+    generate.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
     generate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     generate.set_defaults(handler=run_generate)
     return parser

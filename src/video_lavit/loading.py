@@ -19,7 +19,22 @@ import torch
 from huggingface_hub import constants
 from safetensors import SafetensorError, safe_open
 
-from .errors import CheckpointLoadError, VideoLaVITError
+from .errors import CheckpointLoadError, InvalidInputError, VideoLaVITError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device_and_dtype(device: str = "auto", dtype: str = "auto") -> tuple[torch.device, torch.dtype]:
+    """The device and dtype to run on: `"auto"` device is `cuda` when a GPU is there, else the CPU; `"auto"` dtype
+    is bfloat16 on a GPU and float32 on the CPU (where bfloat16 is slow). The command line and the examples share
+    these defaults."""
+    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto"
+                          else device)  # fmt: skip
+    if dtype == "auto":
+        return device, torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise InvalidInputError(f"dtype must be auto, {', '.join(DTYPES)}; got {dtype!r}.")
+    return device, DTYPES[dtype]
 
 
 def looks_like_local_path(path: str) -> bool:
