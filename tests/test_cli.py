@@ -337,18 +337,24 @@ def test_tour_shows_the_built_in_model_at_work(tmp_path, capsys):
     assert "no such model folder" in capsys.readouterr().err
 
 
-def test_chat_one_shot_and_interactive(tmp_path, capsys, monkeypatch):
+def test_chat_one_shot_and_interactive(tmp_path, capsys):
     import io
 
+    from video_lavit import VideoLaVITForConditionalGeneration, VideoLaVITProcessor
+    from video_lavit.chat import VideoChat, chat_loop
     from video_lavit.training.world import make_world_video
+    from video_lavit.world_model import world_model_path
 
     video = make_world_video("blue", "square", "up", path=tmp_path / "world.mp4")
-    assert main(["chat", video, "-m", "What colour is the shape?", "-q"]) == 0
-    assert capsys.readouterr().out.strip() == "blue"
     assert main(["chat", video, "-m", "What colour is the shape?", "-m", "Which way does the shape move?"]) == 0
     assert capsys.readouterr().out.splitlines() == ["> What colour is the shape?", "blue",
                                                     "> Which way does the shape move?", "up"]  # fmt: skip
-    monkeypatch.setattr("sys.stdin", io.StringIO("Which way does the shape move?\n\nquit\nWhat colour?\n"))
-    assert main(["chat", video, "-q"]) == 0
-    assert capsys.readouterr().out.strip() == "up"  # stops at quit
+    # Interactive: a question a line, blank lines skipped, `quit` stops; the turns build one conversation.
+    path = world_model_path()
+    chat = VideoChat(VideoLaVITForConditionalGeneration.from_pretrained(path).eval(),
+                     VideoLaVITProcessor.from_pretrained(path), video, max_new_tokens=4)  # fmt: skip
+    assert chat_loop(chat, None, stream=io.StringIO("What colour is the shape?\n\nquit\nWhat shape?\n")) == 0
+    assert capsys.readouterr().out.strip() == "blue"
+    assert [message["role"] for message in chat.messages] == ["user", "assistant"]
+    assert chat.messages[0]["content"].startswith("<video>\n")
     assert main(["chat", str(tmp_path / "none.mp4")]) == 1 and "no such video" in capsys.readouterr().err

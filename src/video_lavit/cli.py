@@ -962,25 +962,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _silence_progress() -> None:
-    """`-q`: no progress bars from this package or the libraries (weights loading, pipelines), and no info logs."""
-    import transformers
-
-    disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    try:
-        import diffusers.utils.logging as diffusers_logging
-    except ImportError:  # pragma: no cover - diffusers is a dependency
-        return
-    diffusers_logging.disable_progress_bar()
-    diffusers_logging.set_verbosity_error()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False):
-        _silence_progress()
+        from .quiet import silence_library_progress
+
+        silence_library_progress()
     return args.handler(args)
 
 

@@ -123,12 +123,12 @@ def test_reconstruction_and_text_to_video_evaluation(generator, folders, tmp_pat
     assert frames["clips"] == 1 and 0 < frames["psnr"] < 100 and -1 <= frames["ssim"] <= 1
     assert results["parameters"]["render"] == {"height": 64, "width": 64, "num_inference_steps": 1, "seed": 0}
 
-    samples = generate_text_to_video_samples(generator, ["a boat", "a cat"], tmp_path / "t2v", seeds=[0, 1],
+    samples = generate_text_to_video_samples(generator, ["a boat"], tmp_path / "t2v", seeds=[0, 1],
                                              progress=False, keyframe_num_inference_steps=1, **SIZE)  # fmt: skip
-    assert [sample["id"] for sample in samples] == ["00000-seed0", "00000-seed1", "00001-seed0", "00001-seed1"]
+    assert [sample["id"] for sample in samples] == ["00000-seed0", "00000-seed1"]
     assert all(frame_count(sample["video"]) == 24 for sample in samples)
     first = (tmp_path / "t2v" / "videos" / "00000-seed0.mp4").stat().st_mtime_ns
-    again = generate_text_to_video_samples(generator, ["a boat", "a cat"], tmp_path / "t2v", seeds=[0, 1],
+    again = generate_text_to_video_samples(generator, ["a boat"], tmp_path / "t2v", seeds=[0, 1],
                                            progress=False, keyframe_num_inference_steps=1, **SIZE)  # fmt: skip
     assert again == samples and (tmp_path / "t2v" / "videos" / "00000-seed0.mp4").stat().st_mtime_ns == first
 
@@ -140,7 +140,7 @@ def test_reconstruction_and_text_to_video_evaluation(generator, folders, tmp_pat
             return torch.stack([videos.mean(dim=(1, 2, 3, 4)), videos.std(dim=(1, 2, 3, 4))], dim=1)
 
     torch.jit.save(torch.jit.script(Features()), str(tmp_path / "i3d.pt"))
-    (tmp_path / "prompts.txt").write_text("a boat\n\na cat\n")
+    (tmp_path / "prompts.txt").write_text("a boat\n\n")
     model_dir, detokenizer = folders
     assert main(["evaluate", "text-to-video", "--prompts", str(tmp_path / "prompts.txt"), "--model", str(model_dir),
                  "--detokenizer", str(detokenizer), "--height", "64", "--width", "64", "--steps", "1",
@@ -148,5 +148,5 @@ def test_reconstruction_and_text_to_video_evaluation(generator, folders, tmp_pat
                  str(tmp_path / "t2v" / "videos"), "--num-frames", "8", "--resolution", "32", "--output",
                  str(tmp_path / "cli"), "-q"]) == 0  # fmt: skip
     saved = json.loads((tmp_path / "cli" / "results.json").read_text())
-    assert saved["metrics"]["fvd"]["generated_videos"] == 4 and abs(saved["metrics"]["fvd"]["score"]) < 1e-6
+    assert saved["metrics"]["fvd"]["generated_videos"] == 2 and abs(saved["metrics"]["fvd"]["score"]) < 1e-6
     assert saved["parameters"]["seeds"] == [0, 1] and saved["parameters"]["prompts_source"].endswith("prompts.txt")

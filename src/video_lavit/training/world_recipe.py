@@ -575,6 +575,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     from ..errors import VideoLaVITError
 
+    if args.quiet:
+        from ..quiet import silence_library_progress
+
+        silence_library_progress()
+
     try:
         report = train_world_model(
             args.output,
