@@ -458,6 +458,30 @@ def run_chat(args: argparse.Namespace) -> int:
         return 130
 
 
+def run_demo(args: argparse.Namespace) -> int:
+    try:
+        for name in ("model", "detokenizer"):
+            if getattr(args, name) and not os.path.isdir(getattr(args, name)):
+                raise VideoLaVITError(f"{getattr(args, name)}: no such folder (--{name})")
+        if args.detokenizer and not args.model:
+            raise VideoLaVITError("--detokenizer renders a generation checkpoint: give it with --model")
+        try:
+            import gradio  # noqa: F401
+        except ImportError as error:
+            raise VideoLaVITError("the demo needs Gradio: pip install 'video-lavit[demo]'") from error
+        from .demo import launch
+
+        print(f"Video-LaVIT demo on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+        launch(args.model, args.detokenizer, host=args.host, port=args.port,
+               device=resolve_device_and_dtype(args.device)[0])  # fmt: skip
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     from .training.prepare import prepare_corpus
 
@@ -539,6 +563,13 @@ def _seconds(text: str) -> float:
 
 
 _positive_int = _int_at_least(1)
+
+
+def _device_arguments(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
+    if dtype:
+        parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                            help="auto: bfloat16 on a GPU, float32 on the CPU")  # fmt: skip
+    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
 
 
 def _render_arguments(task: argparse.ArgumentParser, detokenizer_help: str) -> None:
@@ -677,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--model", help="a converted checkpoint folder (default: the built-in world model)")
     tour.add_argument("--question", help="the question to ask (default: the world's questions, or a description)")
     tour.add_argument("-o", "--output-dir", default="video_lavit_tour", help="where to write (default: %(default)s)")
-    tour.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, ...")
+    _device_arguments(tour, dtype=False)
     tour.add_argument("-q", "--quiet", action="store_true", help="no progress and no step lines")
     tour.set_defaults(handler=run_tour)
 
@@ -689,15 +720,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--max-new-tokens", type=_positive_int, default=128, help="longest answer (default 128)")
     chat.add_argument("--max-clips", type=_int_at_least(1), help="most clips of the video (default 16)")
-    chat.add_argument(
-        "--dtype",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        default="auto",
-        help="auto: bfloat16 on a GPU, float32 on the CPU",
-    )
-    chat.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
+    _device_arguments(chat)
     chat.add_argument("-q", "--quiet", action="store_true", help="answers only")
     chat.set_defaults(handler=run_chat)
+
+    demo = commands.add_parser("demo", help="a Gradio app: chat about a video; text- and image-to-video")
+    demo.add_argument("--model", help="a converted checkpoint (default: the built-in world model, chat only)")
+    demo.add_argument("--detokenizer", help="a detokenizer pipeline folder: enables text- and image-to-video")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s)")
+    demo.add_argument("--port", type=_int_at_least(1, 65535), default=7860, help="port (default %(default)s)")
+    _device_arguments(demo, dtype=False)
+    demo.set_defaults(handler=run_demo)
 
     tokenize = commands.add_parser(
         "tokenize",
@@ -867,13 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
         task.add_argument("--model", help="the checkpoint folder (default: the built-in world model)")
         task.add_argument("--output", required=True, help="results folder (a run in it resumes)")
         task.add_argument("--batch-size", type=_positive_int, default=8, help="questions per batch (default 8)")
-        task.add_argument(
-            "--dtype",
-            choices=("auto", "float32", "bfloat16", "float16"),
-            default="auto",
-            help="auto: bfloat16 on a GPU, float32 on the CPU",
-        )
-        task.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
+        _device_arguments(task)
         task.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         task.set_defaults(handler=run_evaluate)
         if name == "world":
@@ -950,13 +977,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--fps", type=_positive_int, default=6, help="frame rate of the file (default %(default)s)")
     generate.add_argument("--seed", type=int, help="makes the result reproducible")
-    generate.add_argument(
-        "--dtype",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        default="auto",
-        help="auto: bfloat16 on a GPU, float32 on the CPU",
-    )
-    generate.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
+    _device_arguments(generate)
     generate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     generate.set_defaults(handler=run_generate)
     return parser

@@ -76,8 +76,8 @@ print(answer(videos="clip.mp4", text="What is happening in this video?"))
 # pip install {pins}
 import video_lavit
 
-generator = video_lavit.VideoLaVITGenerator.from_pretrained("{repo}", "{repo_root}/video_detokenizer",
-                                                            device="cuda")
+# the folder `video-lavit convert release` wrote: generation/ and video_detokenizer/ in one call
+generator = video_lavit.VideoLaVITGenerator.from_pretrained("{repo_root}", dtype=torch.bfloat16, device="cuda")
 video = generator.text_to_video("a boat sailing on a calm lake at sunset", num_clips=2, seed=0)
 generator.save_video(video.frames[0], "boat.mp4")
 ```""",

@@ -15,6 +15,7 @@ from video_lavit import (
     OutputError,
     VideoLaVITDetokenizerPipeline,
     VideoLaVITForConditionalGeneration,
+    VideoLaVITGenerator,
     VideoLaVITKeyframePipeline,
     VideoLaVITProcessor,
 )
@@ -46,6 +47,8 @@ def test_the_whole_release_in_one_conversion(release, tmp_path, capsys):
     VideoLaVITProcessor.from_pretrained(output / "understanding")
     VideoLaVITDetokenizerPipeline.from_pretrained(output / "video_detokenizer")
     VideoLaVITKeyframePipeline.from_pretrained(output / "keyframe")
+    generator = VideoLaVITGenerator.from_pretrained(output)  # the whole text-to-video stack in one call
+    assert generator.model.config.keyframe_input == "codes"
     shards = [name for name in os.listdir(output / "generation") if name.endswith(".safetensors")]
     assert len(shards) > 1 and "model.safetensors.index.json" in os.listdir(output / "generation")
     assert not list(output.rglob("*.bin")) and not list(output.glob(".*partial*"))

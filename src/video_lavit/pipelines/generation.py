@@ -152,11 +152,24 @@ class VideoLaVITGenerator:
     def from_pretrained(
         cls,
         model_dir: str | os.PathLike,
-        detokenizer_dir: str | os.PathLike,
+        detokenizer_dir: str | os.PathLike | None = None,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
     ) -> VideoLaVITGenerator:
-        """Load the three parts from converted folders onto `device` in `dtype`."""
+        """Load the three parts from converted folders onto `device` in `dtype`.
+
+        `model_dir` is the generation checkpoint and `detokenizer_dir` the detokenizer pipeline; or, alone,
+        `model_dir` is the folder `video-lavit convert release` wrote, and its `generation/` and
+        `video_detokenizer/` are loaded (one call for the whole text-to-video stack).
+        """
+        if detokenizer_dir is None:
+            root = os.fspath(model_dir)
+            model_dir, detokenizer_dir = os.path.join(root, "generation"), os.path.join(root, "video_detokenizer")
+            if not (os.path.isdir(model_dir) and os.path.isdir(detokenizer_dir)):
+                raise InvalidInputError(
+                    f"{root}: holds no generation/ and video_detokenizer/ (the layout `video-lavit convert release` "
+                    "writes); pass the generation checkpoint and the detokenizer folder."
+                )
         model = VideoLaVITForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).to(device).eval()
         processor = VideoLaVITProcessor.from_pretrained(model_dir)
         if dtype == torch.float16:
