@@ -358,3 +358,28 @@ def test_chat_one_shot_and_interactive(tmp_path, capsys):
     assert [message["role"] for message in chat.messages] == ["user", "assistant"]
     assert chat.messages[0]["content"].startswith("<video>\n")
     assert main(["chat", str(tmp_path / "none.mp4")]) == 1 and "no such video" in capsys.readouterr().err
+
+
+def test_help_imports_nothing_heavy_and_the_parser_constants_agree():
+    # `video-lavit --help`, `--version` and argument errors run before torch or transformers is imported.
+    script = "\n".join([
+        "import sys, video_lavit_cli",
+        "try:\n    video_lavit_cli.main(['--help'])\nexcept SystemExit:\n    pass",
+        "print(sorted(name for name in ('torch', 'transformers', 'video_lavit') if name in sys.modules))",
+    ])  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+    import video_lavit_cli
+    from video_lavit.evaluation.image_qa import GQA_POST_PROMPT
+    from video_lavit.evaluation.multiple_choice import PROMPT_FORMATS
+    from video_lavit.processing.video_io import DEFAULT_MAX_DURATION, MAX_ENCODER_THREADS
+
+    assert video_lavit_cli.GQA_POST_PROMPT == GQA_POST_PROMPT
+    assert video_lavit_cli.PROMPT_FORMAT_NAMES == sorted(PROMPT_FORMATS)
+    assert (video_lavit_cli.DEFAULT_MAX_DURATION, video_lavit_cli.MAX_ENCODER_THREADS) == (
+        DEFAULT_MAX_DURATION, MAX_ENCODER_THREADS,
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as refused:
+        main(["tokenize", "--bogus"])
+    assert refused.value.code == 2

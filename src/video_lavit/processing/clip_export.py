@@ -177,8 +177,9 @@ def _labelled_sheet(rows: dict, times: dict, info, clip_frames: int, decoded: bo
     legend = [
         "motion: the clip's mean motion-vector grid; hue = direction (red right, yellow-green down, cyan left, "
         "violet up), brightness = speed" + ("; decoded: the same from the clip's motion codes" if decoded else ""),
-        f"{num_clips} clips of {clip_frames} frames at {info.frame_rate} fps cover {first:.1f}-{last:.1f} s of "
-        f"{info.duration:.1f} s" + (f" ({len(order)} shown)" if len(order) < num_clips else ""),
+        f"{num_clips} clip{'s' if num_clips != 1 else ''} of {clip_frames} frames at {info.frame_rate} fps cover "
+        f"{first:.1f}-{last:.1f} s of {info.duration:.1f} s"
+        + (f" ({len(order)} shown)" if len(order) < num_clips else ""),
         "clips start at every second I-frame (GOP 12) from the second one, so the first GOP and a tail shorter "
         "than a clip are not covered",
     ]
