@@ -77,10 +77,9 @@ def _seconds(text: str) -> float:
 _positive_int = _int_at_least(1)
 
 
-def _device_arguments(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
-    if dtype:
-        parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
-                            help="auto: bfloat16 on a GPU, float32 on the CPU")  # fmt: skip
+def _device_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                        help="auto: bfloat16 on a GPU, float32 on the CPU")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
 
 
@@ -91,7 +90,6 @@ def _render_arguments(task: argparse.ArgumentParser, detokenizer_help: str) -> N
     )
     task.add_argument("--width", type=_multiple_of_64, default=512, help="render width, multiple of 64 (default 512)")
     task.add_argument("--steps", type=_positive_int, default=25, help="video denoising steps (default 25)")
-    task.add_argument("--seed", type=int, default=0, help="render seed (default 0)")
 
 
 def _question_task_arguments(task: argparse.ArgumentParser, name: str) -> None:
@@ -138,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("--model", help="a converted checkpoint folder (default: the built-in world model)")
     tour.add_argument("--question", help="the question to ask (default: the world's questions, or a description)")
     tour.add_argument("-o", "--output-dir", default="video_lavit_tour", help="where to write (default: %(default)s)")
-    _device_arguments(tour, dtype=False)
+    _device_arguments(tour)
     tour.add_argument("-q", "--quiet", action="store_true", help="no progress and no step lines")
     tour.set_defaults(handler="run_tour")
 
@@ -159,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--detokenizer", help="a detokenizer pipeline folder: enables text- and image-to-video")
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s)")
     demo.add_argument("--port", type=_int_at_least(1, 65535), default=7860, help="port (default %(default)s)")
-    _device_arguments(demo, dtype=False)
+    _device_arguments(demo)
     demo.set_defaults(handler="run_demo")
 
     tokenize = commands.add_parser(
@@ -345,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
             task.add_argument("--limit", type=_positive_int, help="the first N videos only")
             task.add_argument("--max-clips", type=_int_at_least(1), help="most clips per video (default 16)")
             _render_arguments(task, "render the clips with this detokenizer pipeline folder for PSNR / SSIM")
+            task.add_argument("--seed", type=int, default=0, help="render seed (default 0)")
             continue
         if name == "text-to-video":
             source = task.add_mutually_exclusive_group(required=True)

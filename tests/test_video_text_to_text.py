@@ -38,14 +38,18 @@ def test_pipeline_answers_batched_and_from_chats(answer, videos):
         answer.model.generate = generate
     chat = [{"role": "user", "content": [{"type": "video", "path": videos[1]["video"]},
                                          {"type": "text", "text": "Which way does the shape move?"}]}]  # fmt: skip
-    [reply] = answer(chat, return_full_text=True)
-    assert reply["generated_text"] == videos[1]["direction"] and reply["input_text"].endswith("ASSISTANT:")
+    [reply] = answer(chat)
+    assert reply["generated_text"] == videos[1]["direction"]
+    [full] = answer(chat, return_full_text=True)
+    assert full["generated_text"].endswith(f"ASSISTANT: {videos[1]['direction']}")
     assert len(answer([chat, chat])) == 2
 
     with pytest.raises(InvalidInputError, match="videos= and text="):
         answer(videos=videos[0]["video"])
     with pytest.raises(InvalidInputError, match="2 videos for 1 questions"):
         answer(videos=[videos[0]["video"]] * 2, text=["What?"])
+    with pytest.raises(InvalidInputError, match="one question for several videos"):
+        answer(videos=[videos[0]["video"]] * 2, text="What?")
     with pytest.raises(InvalidInputError, match="takes max_new_tokens"):
         answer(videos=videos[0]["video"], text="What?", temperature=0.5)
 

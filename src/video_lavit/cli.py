@@ -414,8 +414,9 @@ def run_tour(args: argparse.Namespace) -> int:
     from .tour import run_tour as tour
 
     try:
-        tour(args.output_dir, video=args.video, model_dir=args.model, question=args.question,
-             device=resolve_device_and_dtype(args.device)[0],
+        device, dtype = resolve_device_and_dtype(args.device, args.dtype)
+        tour(args.output_dir, video=args.video, model_dir=args.model, question=args.question, device=device,
+             dtype=dtype,
              quiet=args.quiet)  # fmt: skip
     except (VideoLaVITError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -456,8 +457,8 @@ def run_demo(args: argparse.Namespace) -> int:
         from .demo import launch
 
         print(f"Video-LaVIT demo on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
-        launch(args.model, args.detokenizer, host=args.host, port=args.port,
-               device=resolve_device_and_dtype(args.device)[0])  # fmt: skip
+        device, dtype = resolve_device_and_dtype(args.device, args.dtype)
+        launch(args.model, args.detokenizer, host=args.host, port=args.port, device=device, dtype=dtype)
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -555,14 +556,11 @@ def _run_text_to_video(args: argparse.Namespace) -> dict:
         seeds = [int(seed) for seed in args.seeds.split(",")]
     except ValueError as error:
         raise VideoLaVITError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from error
+    if args.prompts and (not args.detokenizer or not args.model):
+        raise VideoLaVITError("--prompts generates the videos: give --model and --detokenizer")
     real_videos = list_videos(args.real_videos) if args.real_videos else None
-    device = resolve_device_and_dtype(args.device)[0]
-    clip = load_clip(args.clip_model, device) if args.clip_model else None
-    i3d = load_i3d(args.i3d, device) if args.i3d else None
     protocol = {"prompts_source": args.prompts_source or args.prompts or args.samples}
     if args.prompts:
-        if not args.detokenizer or not args.model:
-            raise VideoLaVITError("--prompts generates the videos: give --model and --detokenizer")
         try:
             with open(args.prompts, encoding="utf-8") as file:
                 prompts = [line.strip() for line in file if line.strip()]
@@ -581,8 +579,12 @@ def _run_text_to_video(args: argparse.Namespace) -> dict:
         render = {"height": args.height, "width": args.width, "num_inference_steps": args.steps,
                   "keyframe_num_inference_steps": args.keyframe_steps}  # fmt: skip
         protocol.update(seeds=seeds, clips=args.clips, samples_per_prompt=len(seeds), render=render)
+        del generator  # its memory, before the scorers load
     else:
         samples = read_samples(args.samples)
+    device = resolve_device_and_dtype(args.device)[0]
+    clip = load_clip(args.clip_model, device) if args.clip_model else None
+    i3d = load_i3d(args.i3d, device) if args.i3d else None
     return evaluate_text_to_video(
         samples, args.output, clip=clip, i3d=i3d, real_videos=real_videos, real_statistics=args.real_stats,
         num_frames=args.num_frames, stride=args.stride, resolution=args.resolution, clip_frames=args.clip_frames,

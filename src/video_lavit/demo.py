@@ -22,21 +22,25 @@ WORLD_EXAMPLE_QUESTION = "What colour is the shape?"
 class DemoModels:
     """The models behind the demo: an understanding (or generation) checkpoint, and optionally a generator."""
 
-    def __init__(self, model_dir: str | None = None, detokenizer_dir: str | None = None, device: str = "cpu"):
+    def __init__(self, model_dir: str | None = None, detokenizer_dir: str | None = None, device="cpu", dtype=None):
         from .modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
         from .processing.processing_video_lavit import VideoLaVITProcessor
         from .world_model import world_model_path
 
         self.model_dir = model_dir or world_model_path()
-        self.model = VideoLaVITForConditionalGeneration.from_pretrained(self.model_dir).to(device).eval()
+        options = {} if dtype is None else {"dtype": dtype}
+        self.model = VideoLaVITForConditionalGeneration.from_pretrained(self.model_dir, **options).to(device).eval()
         self.processor = VideoLaVITProcessor.from_pretrained(self.model_dir)
         self.generator = None
-        if detokenizer_dir is not None:
+        if detokenizer_dir is not None:  # one copy of the language model serves the chat and the generator
             from .pipelines.generation import VideoLaVITGenerator
+            from .pipelines.pipeline_video_lavit import VideoLaVITDetokenizerPipeline
 
-            self.generator = VideoLaVITGenerator.from_pretrained(self.model_dir, detokenizer_dir, device=device)
-            self.generator.detokenizer.set_progress_bar_config(disable=True)
-        self.work_dir = tempfile.mkdtemp(prefix="video-lavit-demo-")
+            detokenizer = VideoLaVITDetokenizerPipeline.from_pretrained(detokenizer_dir, **options).to(device)
+            detokenizer.set_progress_bar_config(disable=True)
+            self.generator = VideoLaVITGenerator(self.model, self.processor, detokenizer)
+        self._work = tempfile.TemporaryDirectory(prefix="video-lavit-demo-")  # removed with the demo
+        self.work_dir = self._work.name
 
     def contact_sheet(self, video: str) -> str:
         """The contact sheet of `video` (keyframes, motion, decoded motion), as a PNG path."""
@@ -122,9 +126,9 @@ def build_demo(models: DemoModels):
     return demo
 
 
-def launch(model_dir=None, detokenizer_dir=None, host="127.0.0.1", port=7860, device="cpu", block=True):
+def launch(model_dir=None, detokenizer_dir=None, host="127.0.0.1", port=7860, device="cpu", dtype=None, block=True):
     """Build and start the demo; returns the running `Blocks` (with `block=False`, the server runs in a thread)."""
-    demo = build_demo(DemoModels(model_dir, detokenizer_dir, device))
+    demo = build_demo(DemoModels(model_dir, detokenizer_dir, device, dtype))
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True)
     return demo
 

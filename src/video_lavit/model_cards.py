@@ -74,6 +74,7 @@ print(answer(videos="clip.mp4", text="What is happening in this video?"))
 ```""",
     "generation": """```python
 # pip install {pins}
+import torch
 import video_lavit
 
 # the folder `video-lavit convert release` wrote: generation/ and video_detokenizer/ in one call

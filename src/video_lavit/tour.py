@@ -44,6 +44,7 @@ def run_tour(
     question: str | None = None,
     device: str = "cpu",
     quiet: bool = False,
+    dtype=None,
 ) -> dict:
     """Run the tour (see the module docstring); returns the report, also written to `output_dir/report.json`."""
     from .modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
@@ -72,7 +73,8 @@ def run_tour(
     folder = model_dir or world_model_path()
     if not os.path.isdir(folder):
         raise InvalidInputError(f"{folder}: no such model folder (--model takes a converted checkpoint folder).")
-    model = VideoLaVITForConditionalGeneration.from_pretrained(folder).to(device).eval()
+    options = {} if dtype is None else {"dtype": dtype}
+    model = VideoLaVITForConditionalGeneration.from_pretrained(folder, **options).to(device).eval()
     processor = VideoLaVITProcessor.from_pretrained(folder)
     _step(report, "loaded the model", started, quiet, model="built-in world model" if model_dir is None else folder,
           parameters=sum(parameter.numel() for parameter in model.parameters()))  # fmt: skip

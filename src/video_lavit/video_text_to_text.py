@@ -34,11 +34,11 @@ class VideoTextToTextPipeline(Pipeline):
     """Answer questions about videos (and images) with a Video-LaVIT checkpoint; see the module docstring.
 
     Call options: `max_new_tokens` (default 64), `generate_kwargs` (a dict for `generate`), `batch_size`
-    (conversations per `generate`, default 1), `return_full_text` (also return the rendered prompt).
+    (conversations per `generate`, default 1), `return_full_text` (the rendered prompt, then the answer, as
+    transformers' text pipelines do).
 
     Returns:
-        Per conversation, `[{"generated_text": answer}]` (with `"input_text"` when `return_full_text=True`); a single
-        conversation gives its list alone.
+        Per conversation, `[{"generated_text": answer}]`; a single conversation gives its list alone.
     """
 
     _load_processor = True
@@ -79,7 +79,9 @@ class VideoTextToTextPipeline(Pipeline):
             if videos is None or text is None:
                 raise InvalidInputError("give chat messages, or both videos= and text= (one question per video).")
             single = isinstance(text, str)
-            video_list = [videos] if single or not isinstance(videos, (list, tuple)) else list(videos)
+            if single and isinstance(videos, (list, tuple)):
+                raise InvalidInputError("one question for several videos: give text= as a list, one per video.")
+            video_list = [videos] if single else list(videos) if isinstance(videos, (list, tuple)) else [videos]
             texts = [text] if single else list(text)
             if len(video_list) != len(texts):
                 raise InvalidInputError(f"{len(video_list)} videos for {len(texts)} questions; give one each.")
@@ -122,8 +124,9 @@ class VideoTextToTextPipeline(Pipeline):
         )
         prompts = model_outputs["prompts"]
         prompts = [prompts] if isinstance(prompts, str) else prompts
+        # As transformers' text pipelines: `return_full_text` puts the prompt before the answer.
         return [
-            [{"generated_text": answer, **({"input_text": prompt} if return_full_text else {})}]
+            [{"generated_text": f"{prompt} {answer}" if return_full_text else answer}]
             for answer, prompt in zip(answers, prompts)
         ]
 

@@ -70,6 +70,7 @@ def test_the_whole_release_in_one_conversion(release, tmp_path, capsys):
         'pipeline("video-text-to-text"' in cards["understanding"].text
         and "transformers==" in cards["understanding"].text
     )
+    assert "import torch" in cards["generation"].text and "from_pretrained(" in cards["generation"].text
 
     # A rerun resumes: the parts done are kept; a part removed from the report is converted again.
     saved = json.loads((output / "conversion_report.json").read_text())
@@ -78,10 +79,17 @@ def test_the_whole_release_in_one_conversion(release, tmp_path, capsys):
     (output / ".keyframe.partial-x").mkdir()  # a killed run's staging folder
     assert main(["convert", "release", str(release), "--output", str(output), "--num-attention-heads", "4",
                  "--motion-attention-heads", "2", "--vision-attention-heads", "4", "--motion-encoder-heads",
-                 "2"]) == 0  # fmt: skip
+                 "2", "--max-shard-size", "100KB"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert "understanding: already converted" in printed and "keyframe: wrote" in printed
     assert not list(output.glob(".*partial*"))
+    # A part whose folder is gone, or a rerun with other settings, is converted again.
+    shutil.rmtree(output / "keyframe")
+    before = (output / "understanding" / "config.json").stat().st_mtime_ns
+    report = convert_release(release, output, max_shard_size="100KB", progress=False, **HEADS)
+    assert (output / "keyframe").is_dir() and (output / "understanding" / "config.json").stat().st_mtime_ns == before
+    report = convert_release(release, output, parts=("keyframe",), progress=False, **HEADS)  # other shard size
+    assert report["settings"]["max_shard_size"] == "5GB" and report["parts"]["keyframe"]["status"] == "done"
 
 
 def test_release_checks(release, tmp_path, monkeypatch, capsys):

@@ -16,7 +16,7 @@ writes:
 Weights are safetensors, sharded at `max_shard_size`. Free disk space is checked first (the sources' size, as the
 outputs keep their dtypes). Each part is written whole or not at all (a killed conversion leaves no part folder
 that loads, only a hidden `.partial-` folder that the next run removes), and a rerun skips the parts the report
-lists as done, so an interrupted conversion resumes.
+lists as done (with the same settings, and still there), so an interrupted conversion resumes.
 """
 
 from __future__ import annotations
@@ -133,9 +133,22 @@ def convert_release(
     report = _read_report(report_path)
     for leftover in output.glob(".*.partial-*"):  # a killed run's staging folders
         shutil.rmtree(leftover, ignore_errors=True)
-    todo = [part for part in parts if report["parts"].get(part, {}).get("status") != "done"]
+    settings = {
+        "release": str(root.resolve()),
+        "max_shard_size": str(max_shard_size),
+        "num_attention_heads": num_attention_heads,
+        "motion_attention_heads": motion_attention_heads,
+        "vision_attention_heads": vision_attention_heads,
+        "motion_encoder_heads": motion_encoder_heads,
+    }
+    same = report.get("settings") == settings  # a part made with other settings is made again
+    todo = [
+        part
+        for part in parts
+        if not same or report["parts"].get(part, {}).get("status") != "done" or not (output / part).is_dir()
+    ]
     needed = _check_space(root, output, todo) if todo else 0
-    report.update(release=str(root.resolve()), sources=_files(root), max_shard_size=str(max_shard_size))
+    report.update(settings=settings, sources=_files(root))
     heads = dict(num_attention_heads=num_attention_heads, vision_attention_heads=vision_attention_heads)
     detokenizer = None
 

@@ -22,7 +22,8 @@ cache):
 - `nextqa` (`lmms-lab/NExTQA`, configuration `MC`): `video, qid, question, a0..a4, answer` (index), `type` as the
   category;
 - `mmbench` (`lmms-lab/MMBench`, images in the rows): `index, question, hint, A..E, answer` (letter),
-  `category, l2-category`;
+  `category, l2-category`; scored row by row (plain accuracy, not MMBench's CircularEval, which counts a question
+  right only when each of its option-shifted copies is);
 - `generic`: `question, options` (list) and `answer` (letter, index or the option's text), a `video` file name or an
   `image`, and any `category` column.
 """
@@ -184,9 +185,14 @@ def extract_choice(reply: str, options: Sequence[str]) -> str | None:
         position = lowered.find(prefix)
         if position != -1:
             text, lowered = text[position + len(prefix) :], lowered[position + len(prefix) :]
-    match = re.search(rf"(?<![A-Za-z])[\(\[]?([{letters}])(?![A-Za-z])", text)
+    stripped = text.strip()
+    match = (
+        re.search(rf"[\(\[]([{letters}{letters.lower()}])[\)\]]", stripped)  # (B), [b]
+        or re.match(rf"([{letters}])(?:[\.\):,]|\s*$)", stripped)  # "B", "B.", "B) ..." at the start
+        or re.search(rf"(?<![A-Za-z])([{letters}])(?:[\.\):]|\s*$)", stripped)  # "... is B." / "... is B"
+    )
     if match:
-        return match.group(1)
+        return match.group(1).upper()
     found = sorted(
         (lowered.find(option.strip().lower()), -len(option.strip()), index)
         for index, option in enumerate(options)
@@ -196,27 +202,34 @@ def extract_choice(reply: str, options: Sequence[str]) -> str | None:
     return letters[found[0][2]] if found else None
 
 
-def _answer_letter(answer, options: Sequence[str], where: str) -> str:
+ANSWER_KINDS = {"videomme": "letter", "mmbench": "letter", "mvbench": "text", "egoschema": "index", "nextqa": "index"}
+
+
+def _answer_letter(answer, options: Sequence[str], where: str, kind: str = "any") -> str:
+    """The right option's letter from the set's answer: a letter, an index, or the option's text (`kind`; `"any"`
+    tries the option's text first, so that numeric options such as MVBench's counts are never read as indices)."""
     letters = OPTION_LETTERS[: len(options)]
-    if isinstance(answer, bool):
-        answer = None
-    if isinstance(answer, int) or (isinstance(answer, str) and answer.strip().isdigit()):
-        index = int(answer)
-        if 0 <= index < len(options):
-            return letters[index]
-    elif isinstance(answer, str):
-        value = answer.strip()
-        if len(value) == 1 and value.upper() in letters:
-            return value.upper()
-        match = re.fullmatch(rf"\(?([{letters}])[\.\)]\s.*", value)
+    value = None if isinstance(answer, bool) else answer
+    text = value.strip() if isinstance(value, str) else None
+    if kind in ("text", "any") and text is not None:
+        for index, option in enumerate(options):
+            if text.lower() == option.strip().lower():
+                return letters[index]
+    if kind in ("letter", "any") and text is not None:
+        if len(text) == 1 and text.upper() in letters:
+            return text.upper()
+        match = re.fullmatch(rf"\(?([{letters}])[\.\)]\s.*", text)
         if match:
             return match.group(1)
-        for index, option in enumerate(options):
-            if value.lower() == option.strip().lower():
-                return letters[index]
+    if kind in ("index", "any") and (isinstance(value, int) or (text is not None and text.isdigit())):
+        index = int(value)
+        if 0 <= index < len(options):
+            return letters[index]
+    expected = {"letter": "a letter", "index": "an option's index", "text": "an option's text"}.get(
+        kind, f"{', '.join(letters)}, an index, or an option's text"
+    )
     raise EvaluationDataError(
-        f"{where}: the answer {answer!r} is not one of its {len(options)} options ({', '.join(letters)}, their "
-        "index, or an option's text)."
+        f"{where}: the answer {answer!r} is not one of its {len(options)} options (expected {expected})."
     )
 
 
@@ -312,11 +325,11 @@ def _sample(benchmark, sample_id, name, question, options, answer, video_dir, ca
     options = tuple(str(option) for option in options)
     if len(options) < 2 or len(options) > len(OPTION_LETTERS):
         raise EvaluationDataError(f"{where}: {len(options)} options; a question needs 2 to {len(OPTION_LETTERS)}.")
-    video, error = _media(video_dir, name, image, folders)
+    video, error = (None, None) if image_error else _media(video_dir, name, image, folders)
     prompt_format = benchmark if benchmark in PROMPT_FORMATS else "default"
     return MultipleChoiceSample(
         id=str(sample_id), video_name=str(name), video=video, question=question, options=options,
-        answer=_answer_letter(answer, options, where), prompt_format=prompt_format,
+        answer=_answer_letter(answer, options, where, ANSWER_KINDS.get(benchmark, "any")), prompt_format=prompt_format,
         categories={key: str(value) for key, value in (categories or {}).items() if value is not None},
         hint=hint if isinstance(hint, str) else "", error=image_error or error, image=image,
     )  # fmt: skip
@@ -522,7 +535,7 @@ def evaluate_multiple_choice(
     scored = multiple_choice_metrics(records)
     formats = sorted({sample.prompt_format for sample in samples})
     example = {name: format_prompt(next(s for s in samples if s.prompt_format == name)) for name in formats}
-    is_image = bool(samples) and samples[0].image is not None
+    is_image = any(sample.image is not None for sample in samples)
     parameters = {
         "method": method,
         "prompt_formats": formats,

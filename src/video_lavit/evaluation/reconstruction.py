@@ -11,7 +11,8 @@ For each video of a folder (or list), clip by clip as the processor cuts it:
   (`exp` of the entropy of the code histogram); the same for the keyframe codes;
 - **frames** (with a detokenizer pipeline): each clip is rendered from its own keyframe and motion codes (seeded),
   and compared with the source frames at the clip's times, resized to the render size (bicubic): PSNR (dB, per
-  frame, then averaged) and SSIM (11x11 Gaussian window, sigma 1.5, on RGB in [0, 1], channels averaged).
+  frame, averaged over each clip, then over the clips) and SSIM (11x11 Gaussian window, sigma 1.5, on RGB in
+  [0, 1], channels averaged).
 
 Per-video figures go to `per_video.jsonl` as each video is done (a rerun skips them); `results.json` holds the
 aggregates and every setting.
@@ -111,23 +112,27 @@ def ssim(frames: torch.Tensor, reference: torch.Tensor, window: int = 11, sigma:
 
 def source_frames(path: str, times: Sequence[float], height: int, width: int) -> torch.Tensor:
     """The source video's frames shown at `times` (seconds, ascending), resized to `height` x `width`:
-    `[len(times), 3, height, width]` in [0, 1]."""
+    `[len(times), 3, height, width]` in [0, 1], in one decoding pass. (Rotation metadata is not applied: compare
+    videos stored upright.)"""
     import av
     from PIL import Image
 
     wanted, frames, last = list(times), [], None
-    with av.open(path) as container:
-        for frame in container.decode(video=0):
-            time = frame.time if frame.time is not None else 0.0
-            while wanted and time > wanted[0] + 1e-6 and last is not None:
-                frames.append(last)
-                wanted.pop(0)
-            if not wanted:
-                break
-            last = frame.to_image().convert("RGB").resize((width, height), Image.BICUBIC)
-    frames += [last] * len(wanted)
+    try:
+        with av.open(path) as container:
+            for frame in container.decode(video=0):
+                time = frame.time if frame.time is not None else 0.0
+                while wanted and time > wanted[0] + 1e-6 and last is not None:
+                    frames.append(last)
+                    wanted.pop(0)
+                if not wanted:
+                    break
+                last = frame.to_image().convert("RGB").resize((width, height), Image.BICUBIC)
+    except (av.FFmpegError, OSError) as error:
+        raise EvaluationDataError(f"{path}: the source frames cannot be decoded ({error}).") from error
     if last is None:
         raise EvaluationDataError(f"{path}: no frame decodes.")
+    frames += [last] * len(wanted)
     array = np.stack([np.asarray(image, dtype=np.float32) / 255.0 for image in frames])
     return torch.from_numpy(array).permute(0, 3, 1, 2)
 
@@ -191,13 +196,16 @@ def reconstruct_video_record(
         height, width = frames.shape[-2:]
         rate = float(info.frame_rate)
         psnrs, ssims = [], []
-        for index, clip in enumerate(clips):
-            times = [clip.start_time + step / rate for step in range(valid[index])]
-            reference = source_frames(path, times, height, width)
+        times = [clip.start_time + step / rate for index, clip in enumerate(clips) for step in range(valid[index])]
+        reference = source_frames(path, times, height, width)  # every clip's frames, one pass
+        offset = 0
+        for index in range(len(clips)):
             start = index * settings["num_frames"]
             rendered = frames[start : start + valid[index]]
-            psnrs.append(float(psnr(rendered, reference).mean()))
-            ssims.append(float(ssim(rendered, reference).mean()))
+            expected = reference[offset : offset + valid[index]]
+            offset += valid[index]
+            psnrs.append(float(psnr(rendered, expected).mean()))
+            ssims.append(float(ssim(rendered, expected).mean()))
         record.update(psnr=psnrs, ssim=ssims)
     return record
 

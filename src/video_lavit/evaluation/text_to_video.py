@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..errors import EvaluationDataError, InvalidInputError, VideoLaVITError
 from .results import evaluation_results, write_results
-from .video_qa import _append, _drop_torn_tail, read_predictions
+from .video_qa import _append, _check_settings, _drop_torn_tail, read_predictions
 
 I3D_KWARGS = {"rescale": False, "resize": False, "return_features": True}
 
@@ -195,6 +195,10 @@ def generate_text_to_video_samples(
     output_dir = os.fspath(output_dir)
     os.makedirs(os.path.join(output_dir, "videos"), exist_ok=True)
     path = os.path.join(output_dir, "samples.jsonl")
+    scalars = {key: value for key, value in generation_kwargs.items() if isinstance(value, (int, float, str))}
+    settings = {"checkpoint": getattr(generator.model, "name_or_path", ""), "num_clips": num_clips, "fps": fps,
+                **scalars}  # fmt: skip
+    _check_settings(path, settings)  # videos made with other settings are never reused
     _drop_torn_tail(path)
     done = read_predictions(path)
     wanted = [(f"{index:05d}-seed{seed}", prompt, seed) for index, prompt in enumerate(prompts) for seed in seeds]

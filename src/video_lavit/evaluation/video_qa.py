@@ -348,6 +348,8 @@ def _record(sample: VideoQASample, pred: str | None = None, error: str | None = 
         "answer": sample.answer,
         "pred": pred,
     }
+    if getattr(sample, "categories", None):  # multiple choice: per-category counts include the errors
+        record["categories"] = sample.categories
     if error is not None:
         record["error"] = error
     return record
@@ -648,7 +650,8 @@ def evaluate_video_qa(
                                max_new_tokens=max_new_tokens, processor_options=processor_options,
                                post_prompt=post_prompt, progress=progress)  # fmt: skip
     metrics = {"exact_match": exact_match_metrics(records)}
-    placeholder = "<image>" if samples and samples[0].image is not None else "<video>"
+    is_image = any(sample.image is not None for sample in samples)
+    placeholder = "<image>" if is_image else "<video>"
     parameters = {
         "prompt": f"{placeholder}\n{{question}}{post_prompt}",
         "chat_template": "the processor's, no system prompt override",
@@ -666,7 +669,7 @@ def evaluate_video_qa(
         metrics["gpt_judge"] = judge_metrics(verdicts)
         parameters["judge"] = judge.settings
     results = evaluation_results(task, checkpoint, metrics, parameters, per_sample_path=predictions, dataset=dataset)
-    if task == "image-qa":
+    if task == "image-qa" or is_image:
         results["hub_task_type"] = "image-text-to-text"
     if PartialState().is_main_process:
         write_results(output_dir, results)

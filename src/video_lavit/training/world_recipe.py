@@ -42,6 +42,7 @@ Deliberate differences from the paper's recipe:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -571,6 +572,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num_eval", type=int, default=64, help="held-out videos")
     parser.add_argument("--work_dir", default=None, help="keep videos and intermediate folders here")
     parser.add_argument("--num_proc", type=int, default=1, help="processes that prepare the corpora")
+    defaults = WorldModelSettings()
+    parser.add_argument("--pretrain_epochs", type=float, default=defaults.pretrain_epochs,
+                        help=f"pre-training epochs (default {defaults.pretrain_epochs:g})")  # fmt: skip
+    parser.add_argument("--sft_epochs", type=float, default=defaults.sft_epochs,
+                        help=f"LoRA instruction-tuning epochs (default {defaults.sft_epochs:g})")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     from ..errors import VideoLaVITError
@@ -589,6 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.quiet,
             work_dir=args.work_dir,
             num_proc=args.num_proc,
+            settings=dataclasses.replace(defaults, pretrain_epochs=args.pretrain_epochs, sft_epochs=args.sft_epochs),
         )
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
