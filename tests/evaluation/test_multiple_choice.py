@@ -111,6 +111,11 @@ def test_benchmark_layouts_and_prompts(tmp_path):
     assert sample.options == ("red", "blue") and sample.image is not None and sample.video is None
     assert format_prompt(sample).startswith("Look at the square.\nColour?\nA. red\nB. blue\n")
 
+    counts = datasets.DatasetDict({"train": datasets.Dataset.from_list([
+        {"video": "c1.mp4", "question": "How many?", "candidates": ["3", "2", "4"], "answer": "2"},
+    ])})  # fmt: skip
+    [sample] = read_multiple_choice_dataset(counts, "mvbench", tmp_path, name="moving_count")
+    assert sample.answer == "B"  # MVBench answers are the option's text, even when it is a number
     with pytest.raises(EvaluationDataError, match="answer 'purple' is not one of its 2 options"):
         read_multiple_choice_dataset(mvbench.map(lambda row: {"answer": "purple"}), "mvbench", tmp_path)
     with pytest.raises(EvaluationDataError, match="lacks the column"):
@@ -123,12 +128,13 @@ def test_world_multiple_choice_both_methods(world_model, world_set, tmp_path):
     model, processor = world_model
     root, _ = world_set
     samples = read_multiple_choice_dataset(root / "questions.jsonl", "generic", root / "videos")
-    assert samples[-1].error and samples[0].error is None
+    assert samples[-1].error and samples[0].error is None and samples[-1].answer == "B"  # generic: an index
     for method in ("loglik", "generate"):
         results = evaluate_multiple_choice(model, processor, samples, tmp_path / method, method=method,
                                            prompt_format="question_only", progress=False)  # fmt: skip
         overall, per_category = results["metrics"]["multiple_choice"], results["metrics"]["per_category"]
         assert (overall["answered"], overall["errors"]) == (12, 1)
+        assert per_category["category"]["colour"]["errors"] == 1  # the missing video is counted in its category
         # The world model answers these (1.0 on this set): option ranking and letter reading both find it.
         for kind in ("colour", "direction"):
             assert per_category["category"][kind]["accuracy"] >= 0.8, (method, per_category)
