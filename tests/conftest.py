@@ -6,9 +6,23 @@ import torch
 from video_lavit import make_sample_video
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
-# Files whose tests take minutes: collected first, so that under `pytest -n 2` (scripts/test.sh) one worker runs them
-# while the other runs the rest.
-LONG_FILES = ("test_world_recipe.py",)
+# Under `pytest -n 2 --dist loadfile` (scripts/test.sh) files go to the workers in collection order, so the longest
+# come first (the minutes-long learning test, then files of tens of seconds, longest first) and the short ones fill
+# the gaps at the end: neither worker is left with a long file while the other has finished.
+LONG_FILES = (
+    "test_world_recipe.py",
+    "test_cli.py",
+    "test_generation.py",
+    "test_motion_tokenizer.py",
+    "test_prepare_ray.py",
+    "test_motion_tokenizer_training.py",
+    "test_distributed.py",
+    "test_readme.py",
+    "test_pipeline_video_lavit.py",
+    "test_trainer.py",
+    "test_conversion_safety.py",
+    "test_data_parallel.py",
+)
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # One torch thread per worker process: two workers share the two cores without oversubscribing them.
@@ -16,7 +30,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: os.path.basename(str(item.fspath)) not in LONG_FILES)  # stable: the rest keep order
+    rank = {name: index for index, name in enumerate(LONG_FILES)}
+    # stable: the tests of a file stay together and in order, and the other files keep theirs
+    items.sort(key=lambda item: rank.get(os.path.basename(str(item.fspath)), len(LONG_FILES)))
 
 
 @pytest.fixture(scope="session")
