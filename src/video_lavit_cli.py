@@ -276,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--motion-attention-heads", type=int, default=8, help="motion tokenizer heads (8)")
     release.add_argument("--vision-attention-heads", type=int, help="ViT heads (default: width / 88)")
     release.add_argument("--motion-encoder-heads", type=int, default=8, help="motion condition encoder heads (8)")
+    release.add_argument(
+        "--eval-results", action="append", default=[], metavar="PART=RESULTS_JSON",
+        help="a results.json of `video-lavit evaluate` for a part's model card (repeatable)",
+    )  # fmt: skip
     release.add_argument("-q", "--quiet", action="store_true", help="no line per part")
     release.set_defaults(handler="run_convert_release")
 

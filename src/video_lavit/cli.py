@@ -204,8 +204,34 @@ def run_convert_language_model(args: argparse.Namespace) -> int:
     )
 
 
+def _release_eval_results(entries: list[str]) -> dict:
+    """`PART=results.json` options -> per part, the model card's `EvalResult`s."""
+    import json
+
+    from .conversion.release import PARTS
+    from .evaluation.results import card_eval_results
+
+    results: dict[str, list] = {}
+    for entry in entries:
+        part, _, path = entry.partition("=")
+        if part not in PARTS or not path:
+            raise VideoLaVITError(f"--eval-results takes PART=RESULTS_JSON with PART one of {', '.join(PARTS)}")
+        try:
+            with open(path, encoding="utf-8") as file:
+                results.setdefault(part, []).extend(card_eval_results(json.load(file)))
+        except (OSError, ValueError) as error:
+            raise VideoLaVITError(f"{path}: not a results.json of `video-lavit evaluate` ({error})") from error
+    return results
+
+
 def run_convert_release(args: argparse.Namespace) -> int:
     from .conversion.release import convert_release
+
+    try:
+        eval_results = _release_eval_results(args.eval_results)
+    except VideoLaVITError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
     def summary(report):
         lines = [(f"{part}: {entry['folder']}", False) for part, entry in report["parts"].items()]
@@ -215,7 +241,7 @@ def run_convert_release(args: argparse.Namespace) -> int:
         lambda: convert_release(
             args.root, args.output, max_shard_size=args.max_shard_size, num_attention_heads=args.num_attention_heads,
             motion_attention_heads=args.motion_attention_heads, vision_attention_heads=args.vision_attention_heads,
-            motion_encoder_heads=args.motion_encoder_heads, progress=not args.quiet,
+            motion_encoder_heads=args.motion_encoder_heads, eval_results=eval_results, progress=not args.quiet,
         ),
         summary,
     )  # fmt: skip

@@ -22,7 +22,9 @@ WORLD_EXAMPLE_QUESTION = "What colour is the shape?"
 class DemoModels:
     """The models behind the demo: an understanding (or generation) checkpoint, and optionally a generator."""
 
-    def __init__(self, model_dir: str | None = None, detokenizer_dir: str | None = None, device="cpu", dtype=None):
+    def __init__(
+        self, model_dir: str | None = None, detokenizer_dir: str | None = None, device="cpu", dtype=None, **render
+    ):
         from .modeling.modeling_video_lavit import VideoLaVITForConditionalGeneration
         from .processing.processing_video_lavit import VideoLaVITProcessor
         from .world_model import world_model_path
@@ -31,7 +33,7 @@ class DemoModels:
         options = {} if dtype is None else {"dtype": dtype}
         self.model = VideoLaVITForConditionalGeneration.from_pretrained(self.model_dir, **options).to(device).eval()
         self.processor = VideoLaVITProcessor.from_pretrained(self.model_dir)
-        self.generator = None
+        self.generator, self.render = None, render  # render: height, width, num_inference_steps, ...
         if detokenizer_dir is not None:  # one copy of the language model serves the chat and the generator
             from .pipelines.generation import VideoLaVITGenerator
             from .pipelines.pipeline_video_lavit import VideoLaVITDetokenizerPipeline
@@ -70,7 +72,7 @@ class DemoModels:
             return None, "Start the demo with --model GENERATION --detokenizer DIR to make videos."
         if not prompt or not prompt.strip():
             return None, "Write a prompt."
-        output = self.generator.text_to_video(prompt.strip(), num_clips=int(clips), seed=int(seed))
+        output = self.generator.text_to_video(prompt.strip(), num_clips=int(clips), seed=int(seed), **self.render)
         path = self.generator.save_video(output.frames[0], os.path.join(self.work_dir, f"t2v-{int(seed)}.mp4"))
         return path, "done"
 
@@ -79,7 +81,8 @@ class DemoModels:
             return None, "Start the demo with --model GENERATION --detokenizer DIR to make videos."
         if image is None:
             return None, "Give a first frame."
-        output = self.generator.image_to_video(image, prompt or "", seed=int(seed))
+        render = {key: value for key, value in self.render.items() if not key.startswith("keyframe_")}
+        output = self.generator.image_to_video(image, prompt or "", seed=int(seed), **render)
         path = self.generator.save_video(output.frames[0], os.path.join(self.work_dir, f"i2v-{int(seed)}.mp4"))
         return path, "done"
 

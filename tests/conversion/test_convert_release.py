@@ -21,6 +21,7 @@ from video_lavit import (
 )
 from video_lavit.cli import main
 from video_lavit.conversion.release import convert_release
+from video_lavit.evaluation import evaluation_results
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pipelines"))
 from test_pipeline_video_lavit import write_release_folder  # noqa: E402
@@ -82,6 +83,19 @@ def test_the_whole_release_in_one_conversion(release, tmp_path, capsys):
                  "2", "--max-shard-size", "100KB"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert "understanding: already converted" in printed and "keyframe: wrote" in printed
+    # Evaluation results go into a part's card, also when the part was already converted.
+    results = evaluation_results("video-qa", "hub/understanding", {"gpt_judge": {"accuracy": 0.732, "score": 3.9}},
+                                 {"judge": {"model": "gpt-3.5-turbo"}}, dataset={"name": "MSVD-QA", "type": "msvd",
+                                                                                 "split": "test"})  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert main(["convert", "release", str(release), "--output", str(output), "--num-attention-heads", "4",
+                 "--motion-attention-heads", "2", "--vision-attention-heads", "4", "--motion-encoder-heads", "2",
+                 "--max-shard-size", "100KB", "-q", "--eval-results",
+                 f"understanding={tmp_path / 'results.json'}"]) == 0  # fmt: skip
+    entries = ModelCard.load(output / "understanding" / "README.md").data.eval_results
+    assert {(entry.metric_type, entry.metric_value) for entry in entries} == {("gpt_judge/accuracy", 0.732),
+                                                                              ("gpt_judge/score", 3.9)}  # fmt: skip
+    assert main(["convert", "release", str(release), "--output", str(output), "--eval-results", "nope=x"]) == 1
     assert not list(output.glob(".*partial*"))
     # A part whose folder is gone, or a rerun with other settings, is converted again.
     shutil.rmtree(output / "keyframe")

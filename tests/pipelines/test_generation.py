@@ -150,3 +150,19 @@ def test_reconstruction_and_text_to_video_evaluation(generator, folders, tmp_pat
     saved = json.loads((tmp_path / "cli" / "results.json").read_text())
     assert saved["metrics"]["fvd"]["generated_videos"] == 2 and abs(saved["metrics"]["fvd"]["score"]) < 1e-6
     assert saved["parameters"]["seeds"] == [0, 1] and saved["parameters"]["prompts_source"].endswith("prompts.txt")
+
+
+def test_demo_makes_videos_with_a_detokenizer(folders, tmp_path):
+    from PIL import Image
+
+    from video_lavit.demo import DemoModels
+
+    model_dir, detokenizer = folders
+    models = DemoModels(str(model_dir), str(detokenizer), keyframe_num_inference_steps=1, **SIZE)
+    path, status = models.text_to_video("a boat", seed=0, clips=1)
+    assert status == "done" and frame_count(path) == 24
+    path, status = models.image_to_video(Image.new("RGB", (64, 64), (200, 30, 30)), "", seed=0)
+    assert status == "done" and frame_count(path) == 24
+    assert models.text_to_video("  ", 0, 1) == (None, "Write a prompt.")
+    chat_only = DemoModels(str(model_dir))
+    assert chat_only.text_to_video("a boat", 0, 1)[1].startswith("Start the demo with --model")

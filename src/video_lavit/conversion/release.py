@@ -92,6 +92,14 @@ def _read_report(path: Path) -> dict:
     return report if isinstance(report.get("parts"), dict) else {"parts": {}}
 
 
+def _write_card(part: str, folder: Path, output: Path, eval_results: dict | None) -> None:
+    from ..model_cards import model_card
+
+    card = model_card(part, repo_id=str(folder), repo_root=str(output), eval_results=(eval_results or {}).get(part))
+    with replace_file(folder / "README.md") as file:
+        file.write(str(card).encode("utf-8"))
+
+
 def convert_release(
     root: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -119,7 +127,6 @@ def convert_release(
         `CheckpointConversionError`: the release is incomplete or a checkpoint is malformed.
         `OutputError`: not enough free space, or the output cannot be written.
     """
-    from ..model_cards import model_card
     from .detokenizer import convert_detokenizer
     from .language_model import convert_language_model
 
@@ -164,6 +171,8 @@ def convert_release(
     for part in parts:
         folder = output / part
         if part not in todo:
+            if eval_results and part in eval_results:  # new figures for a converted part: its card again
+                _write_card(part, folder, output, eval_results)
             if progress:
                 print(f"{part}: already converted ({folder})", flush=True)
             continue
@@ -181,10 +190,7 @@ def convert_release(
             saved = detokenizer_pipeline() if part == "video_detokenizer" else detokenizer_pipeline().keyframe_pipeline
             write_folder(folder, functools.partial(saved.save_pretrained, max_shard_size=max_shard_size),
                          overwrite=True, sources=[root])  # fmt: skip
-        card = model_card(part, repo_id=str(folder), repo_root=str(output),
-                          eval_results=(eval_results or {}).get(part))  # fmt: skip
-        with replace_file(folder / "README.md") as file:
-            file.write(str(card).encode("utf-8"))
+        _write_card(part, folder, output, eval_results)
         report["parts"][part] = {
             "status": "done",
             "folder": str(folder),
