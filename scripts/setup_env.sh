@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) with Python 3.11 and install the package with its test, ray and demo extras.
+# Create .venv (if missing) with Python 3.11 and install the package with its test, ray, demo and quantization
+# extras.
 # torch and torchvision are pinned to releases that pip takes from a local wheel cache where one exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,4 @@ fi
 if ! .venv/bin/python -c "import torch, torchvision" >/dev/null 2>&1; then
     .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 fi
-.venv/bin/python -m pip install --quiet -e ".[test,ray,demo]"
+.venv/bin/python -m pip install --quiet -e ".[test,ray,demo,quantization]"

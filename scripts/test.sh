@@ -13,4 +13,4 @@ if ! command -v chromium >/dev/null 2>&1; then
         exit 1
     fi
 fi
-.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests "$@"
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder tests "$@"

@@ -280,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-results", action="append", default=[], metavar="PART=RESULTS_JSON",
         help="a results.json of `video-lavit evaluate` for a part's model card (repeatable)",
     )  # fmt: skip
+    release.add_argument(
+        "--hub-prefix", metavar="USER/NAME",
+        help="the Hub repositories to publish to: the cards load USER/NAME-understanding, -generation, "
+        "-video-detokenizer, -keyframe, and the hf upload commands are printed (default: the local folders)",
+    )  # fmt: skip
     release.add_argument("-q", "--quiet", action="store_true", help="no line per part")
     release.set_defaults(handler="run_convert_release")
 

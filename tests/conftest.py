@@ -6,7 +6,8 @@ import torch
 from video_lavit import make_sample_video
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
-# Under `pytest -n 2 --dist loadfile` (scripts/test.sh) files go to the workers in collection order, so the longest
+# Under `pytest -n 2 --dist loadfile --no-loadscope-reorder` (scripts/test.sh; without the last option xdist sorts
+# the files by their number of tests) files go to the workers in collection order, so the longest
 # come first (the minutes-long learning test, then files of tens of seconds, longest first) and the short ones fill
 # the gaps at the end: neither worker is left with a long file while the other has finished.
 LONG_FILES = (
@@ -25,8 +26,11 @@ LONG_FILES = (
 )
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # One torch thread per worker process: two workers share the two cores without oversubscribing them.
+    # One torch thread per worker process: two workers share the two cores without oversubscribing them. The
+    # processes tests start (the command line, torchrun, the learning recipe) inherit one OpenMP thread too: a second
+    # thread would only wait for the core the other worker holds.
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def pytest_collection_modifyitems(config, items):

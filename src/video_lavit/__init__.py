@@ -27,6 +27,7 @@ from .media_tokenizers import (
 )
 from .media_tokenizers.token_layout import VideoLaVITTokenLayout
 from .modeling import (
+    QUANTIZATION_SKIP_MODULES,
     VideoLaVITConfig,
     VideoLaVITForConditionalGeneration,
     VideoLaVITKeyframeTokens,
@@ -91,6 +92,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "QUANTIZATION_SKIP_MODULES",
     "convert_detokenizer",
     "convert_language_model",
     "convert_motion_tokenizer",

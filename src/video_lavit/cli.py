@@ -226,22 +226,30 @@ def _release_eval_results(entries: list[str]) -> dict:
 
 def run_convert_release(args: argparse.Namespace) -> int:
     from .conversion.release import convert_release
+    from .model_cards import hub_repo_ids
 
     try:
         eval_results = _release_eval_results(args.eval_results)
+        if args.hub_prefix is not None:
+            hub_repo_ids(args.hub_prefix)
     except VideoLaVITError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
     def summary(report):
         lines = [(f"{part}: {entry['folder']}", False) for part, entry in report["parts"].items()]
-        return lines + [(f"report: {os.path.join(args.output, 'conversion_report.json')}", False)]
+        lines.append((f"report: {os.path.join(args.output, 'conversion_report.json')}", False))
+        uploads = [entry["upload_command"] for entry in report["parts"].values() if "upload_command" in entry]
+        return lines + (
+            [("publish with:", False)] + [(f"  {command}", False) for command in uploads] if uploads else []
+        )
 
     return _report(
         lambda: convert_release(
             args.root, args.output, max_shard_size=args.max_shard_size, num_attention_heads=args.num_attention_heads,
             motion_attention_heads=args.motion_attention_heads, vision_attention_heads=args.vision_attention_heads,
-            motion_encoder_heads=args.motion_encoder_heads, eval_results=eval_results, progress=not args.quiet,
+            motion_encoder_heads=args.motion_encoder_heads, eval_results=eval_results, hub_prefix=args.hub_prefix,
+            progress=not args.quiet,
         ),
         summary,
     )  # fmt: skip

@@ -77,8 +77,8 @@ print(answer(videos="clip.mp4", text="What is happening in this video?"))
 import torch
 import video_lavit
 
-# the folder `video-lavit convert release` wrote: generation/ and video_detokenizer/ in one call
-generator = video_lavit.VideoLaVITGenerator.from_pretrained("{repo_root}", dtype=torch.bfloat16, device="cuda")
+{generator_comment}
+generator = video_lavit.VideoLaVITGenerator.from_pretrained({generator_source}, dtype=torch.bfloat16, device="cuda")
 video = generator.text_to_video("a boat sailing on a calm lake at sunset", num_clips=2, seed=0)
 generator.save_video(video.frames[0], "boat.mp4")
 ```""",
@@ -121,14 +121,44 @@ def _versions() -> str:
     return " ".join(pins)
 
 
-def model_card(kind: str, repo_id: str = "converted", repo_root: str | None = None, eval_results=None) -> ModelCard:
+def hub_repo_ids(prefix: str) -> dict[str, str]:
+    """The Hub repository of each part when the release is published under `prefix` (`"USER/Video-LaVIT"` ->
+    `"USER/Video-LaVIT-understanding"`, `-generation`, `-video-detokenizer`, `-keyframe`).
+
+    Raises:
+        `InvalidInputError`: `prefix` is not an `owner/name` Hub id.
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from .errors import InvalidInputError
+
+    ids = {part: f"{prefix}-{part.replace('_', '-')}" for part in PARTS}
+    try:
+        for repo_id in (prefix, *ids.values()):
+            validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise InvalidInputError(f"{prefix!r} is not a Hub repository prefix like USER/Video-LaVIT: {error}") from None
+    if prefix.count("/") != 1:
+        raise InvalidInputError(f"{prefix!r} is not a Hub repository prefix like USER/Video-LaVIT (owner/name).")
+    return ids
+
+
+def model_card(
+    kind: str,
+    repo_id: str = "converted",
+    repo_root: str | None = None,
+    eval_results=None,
+    detokenizer_id: str | None = None,
+) -> ModelCard:
     """The card of one converted part (`kind` a key of `PARTS`), for the folder or Hub repository `repo_id`.
 
     Args:
         kind (`str`): `"understanding"`, `"generation"`, `"video_detokenizer"` or `"keyframe"`.
-        repo_id (`str`): where the folder will be loaded from (used in the usage snippet).
-        repo_root (`str`, *optional*): the folder holding every part (for the generation snippet's detokenizer).
+        repo_id (`str`): where the part will be loaded from, a folder or a Hub id (used in the usage snippet).
+        repo_root (`str`, *optional*): the folder holding every part (the generation snippet loads it whole).
         eval_results (`list[EvalResult]`, *optional*): from `video_lavit.evaluation.card_eval_results`.
+        detokenizer_id (`str`, *optional*): for `"generation"`, the video detokenizer's folder or Hub id; the
+            snippet then loads the two by name instead of `repo_root`.
     """
     if kind not in PARTS:
         raise ValueError(f"unknown part {kind!r}; use one of {', '.join(PARTS)}")
@@ -144,7 +174,16 @@ def model_card(kind: str, repo_id: str = "converted", repo_root: str | None = No
         model_name=part["title"],
         eval_results=eval_results or None,
     )
-    usage = _USAGE[kind].format(pins=_versions(), repo=repo_id, repo_root=repo_root or "..")
+    if detokenizer_id is not None:
+        generator = ("# the generation checkpoint and the video detokenizer", f'"{repo_id}", "{detokenizer_id}"')
+    else:
+        generator = (
+            "# the folder `video-lavit convert release` wrote: generation/ and video_detokenizer/ in one call",
+            f'"{repo_root or ".."}"',
+        )
+    usage = _USAGE[kind].format(
+        pins=_versions(), repo=repo_id, generator_comment=generator[0], generator_source=generator[1]
+    )
     content = "\n".join(
         [
             "---",
@@ -170,4 +209,4 @@ def model_card(kind: str, repo_id: str = "converted", repo_root: str | None = No
     return ModelCard(content)
 
 
-__all__ = ["PARTS", "PAPER", "RELEASE_REPO", "model_card"]
+__all__ = ["PARTS", "PAPER", "RELEASE_REPO", "hub_repo_ids", "model_card"]

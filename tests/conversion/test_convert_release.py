@@ -99,6 +99,28 @@ def test_the_whole_release_in_one_conversion(release, tmp_path, capsys):
                                                                               ("gpt_judge/score", 3.9)}  # fmt: skip
     assert main(["convert", "release", str(release), "--output", str(output), "--eval-results", "nope=x"]) == 1
     assert not list(output.glob(".*partial*"))
+    # The Hub repositories they will be published to: the cards load them, the figures stay, uploads are printed.
+    assert f'model="{output / "understanding"}"' in cards["understanding"].text
+    capsys.readouterr()
+    assert main(["convert", "release", str(release), "--output", str(output), "--num-attention-heads", "4",
+                 "--motion-attention-heads", "2", "--vision-attention-heads", "4", "--motion-encoder-heads", "2",
+                 "--max-shard-size", "100KB", "-q", "--hub-prefix", "me/Video-LaVIT"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "hf upload me/Video-LaVIT-video-detokenizer " + str(output / "video_detokenizer") in printed
+    cards = {part: ModelCard.load(output / part / "README.md") for part in cards}
+    assert 'model="me/Video-LaVIT-understanding"' in cards["understanding"].text
+    assert (
+        'from_pretrained("me/Video-LaVIT-generation", "me/Video-LaVIT-video-detokenizer"' in cards["generation"].text
+    )
+    assert 'from_pretrained("me/Video-LaVIT-keyframe")' in cards["keyframe"].text
+    assert str(output) not in "".join(card.text for card in cards.values())
+    assert len(cards["understanding"].data.eval_results) == 2
+    saved = json.loads((output / "conversion_report.json").read_text())
+    assert saved["parts"]["generation"]["repo_id"] == "me/Video-LaVIT-generation"
+    for prefix in ("Video-LaVIT", "me/Video LaVIT", "a/b/c"):
+        assert main(["convert", "release", str(release), "--output", str(tmp_path / "other"), "--hub-prefix",
+                     prefix]) == 1  # fmt: skip
+        assert "not a Hub repository prefix" in capsys.readouterr().err and not (tmp_path / "other").exists()
     # A rerun with other settings converts the parts again.
     report = convert_release(release, output, parts=("keyframe",), progress=False, **HEADS)  # other shard size
     assert report["settings"]["max_shard_size"] == "5GB" and report["parts"]["keyframe"]["status"] == "done"

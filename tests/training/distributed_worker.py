@@ -1,14 +1,15 @@
 """One process of the distributed tests, launched by `torchrun` (CPU, gloo); also run in-process as the reference.
 
-    python -m torch.distributed.run --nproc_per_node 2 tests/training/distributed_worker.py ddp OUTPUT_DIR
-    python -m torch.distributed.run --nproc_per_node 2 tests/training/distributed_worker.py fsdp2 OUTPUT_DIR
+    python -m torch.distributed.run --nproc_per_node 2 tests/training/distributed_worker.py OUTPUT_DIR ddp fsdp2
 
 `ddp`: `transformers.Trainer` trains the tiny discrete-path model for a few steps (Trainer wraps it in
 `DistributedDataParallel` itself). `fsdp2`: a loop written by hand over the model sharded by `apply_fsdp2`, one step,
 a `torch.distributed.checkpoint` save and reload into a differently initialized copy, and one more step on each.
-Every rank writes `rank{rank}.json` (world size, losses, a checksum of the final parameters) and
-`rank{rank}_parameters.pt` (the full trainable parameters) into OUTPUT_DIR. The batches are built here (fixed-length
-token sequences, no collator), and the same functions give the single-process reference in the tests.
+The modes run one after the other in the same processes (one launch: most of a launch's time is importing torch,
+transformers and the package). For each mode every rank writes `rank{rank}.json` (world size, losses, a checksum of
+the final parameters) and `rank{rank}_parameters.pt` (the full trainable parameters) into OUTPUT_DIR/MODE. The
+batches are built here (fixed-length token sequences, no collator), and the same functions give the single-process
+reference in the tests.
 """
 
 from __future__ import annotations
@@ -126,7 +127,9 @@ def train_with_fsdp2(output_dir: str) -> dict:
 
     from video_lavit.training import apply_fsdp2
 
-    dist.init_process_group("gloo")
+    owner = not dist.is_initialized()  # after the `ddp` mode, Trainer's process group is used
+    if owner:
+        dist.init_process_group("gloo")
     rank, world_size = dist.get_rank(), dist.get_world_size()
     mesh = init_device_mesh("cpu", (world_size,))
     batch = global_batch()
@@ -197,7 +200,8 @@ def train_with_fsdp2(output_dir: str) -> dict:
         "checksum": checksum(parameters),
         "parameters": parameters,
     }
-    dist.destroy_process_group()
+    if owner:
+        dist.destroy_process_group()
     return result
 
 
@@ -222,15 +226,18 @@ def write_result(output_dir: str, result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["ddp", "fsdp2"])
     parser.add_argument("output_dir")
+    parser.add_argument("modes", nargs="+", choices=["ddp", "fsdp2"])
     args = parser.parse_args()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if args.mode == "ddp":
-        result = train_with_trainer(args.output_dir, per_device_batch_size=GLOBAL_BATCH_SIZE // world_size)
-    else:
-        result = train_with_fsdp2(args.output_dir)
-    write_result(args.output_dir, result)
+    for mode in args.modes:
+        output_dir = os.path.join(args.output_dir, mode)
+        os.makedirs(output_dir, exist_ok=True)
+        if mode == "ddp":
+            result = train_with_trainer(output_dir, per_device_batch_size=GLOBAL_BATCH_SIZE // world_size)
+        else:
+            result = train_with_fsdp2(output_dir)
+        write_result(output_dir, result)
 
 
 if __name__ == "__main__":

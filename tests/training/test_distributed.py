@@ -2,8 +2,10 @@
 
 `distributed_worker.py` is the script each process runs; it builds the tiny discrete-path model from a fixed seed and
 fixed-length token batches, and writes each rank's results. The single-process references run here, in the test
-process, from the same functions. Most of each test's time is the two processes importing torch, transformers and
-the package; the training itself takes about a second.
+process, from the same functions. Most of a launch's time is the two processes importing torch, transformers and
+the package (the training itself takes about a second), so one launch runs both modes (`Trainer` first, then FSDP2 on
+the process group it made: a second group on the same rendezvous port would wait forever) and each test reads its
+mode's results.
 """
 
 import json
@@ -30,8 +32,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def torchrun(mode: str, output_dir) -> list[tuple[dict, dict[str, torch.Tensor]]]:
-    """Run the worker in `mode` on 2 CPU processes; each rank's JSON result and final trainable parameters."""
+def torchrun(output_dir, *modes: str) -> dict[str, list[tuple[dict, dict[str, torch.Tensor]]]]:
+    """Run the worker's `modes` on 2 CPU processes; per mode, each rank's JSON result and final parameters."""
     command = [
         sys.executable,
         "-m",
@@ -43,20 +45,29 @@ def torchrun(mode: str, output_dir) -> list[tuple[dict, dict[str, torch.Tensor]]
         "--master_port",
         str(free_port()),
         WORKER,
-        mode,
         str(output_dir),
+        *modes,
     ]
     environment = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
     completed = subprocess.run(
         command, env=environment, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-6000:]
-    results = []
-    for rank in range(WORLD_SIZE):
-        with open(output_dir / f"rank{rank}.json") as file:
-            result = json.load(file)
-        results.append((result, torch.load(output_dir / f"rank{rank}_parameters.pt")))
+    results = {}
+    for mode in modes:
+        results[mode] = []
+        for rank in range(WORLD_SIZE):
+            with open(output_dir / mode / f"rank{rank}.json") as file:
+                result = json.load(file)
+            results[mode].append((result, torch.load(output_dir / mode / f"rank{rank}_parameters.pt")))
     return results
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """One `torchrun` launch of both modes: their output folder and results."""
+    output_dir = tmp_path_factory.mktemp("torchrun")
+    return output_dir, torchrun(output_dir, "ddp", "fsdp2")
 
 
 @pytest.fixture
@@ -75,7 +86,7 @@ def assert_close_parameters(actual: dict[str, torch.Tensor], expected: dict[str,
 
 
 @pytest.mark.slow
-def test_trainer_ddp_matches_one_process_with_the_same_global_batch(tmp_path, one_thread):
+def test_trainer_ddp_matches_one_process_with_the_same_global_batch(launched, tmp_path, one_thread):
     """`Trainer` under `torchrun`: 2 ranks of 4 sequences give the losses of 1 process with batches of 8.
 
     Equal up to float summation order, not bit for bit. The semantics are the same: with
@@ -84,7 +95,7 @@ def test_trainer_ddp_matches_one_process_with_the_same_global_batch(tmp_path, on
     gradient of the mean loss over the global batch, and the logged loss (the mean over ranks) is that mean loss.
     The ranks hold bit-identical parameters: DDP all-reduces the gradients, so every rank takes the same step.
     """
-    (rank0, parameters0), (rank1, parameters1) = torchrun("ddp", tmp_path)
+    (rank0, parameters0), (rank1, parameters1) = launched[1]["ddp"]
     assert [rank0["rank"], rank1["rank"]] == [0, 1]
     assert rank0["world_size"] == rank1["world_size"] == WORLD_SIZE
     assert rank0["wrapped_in"] == "DistributedDataParallel"
@@ -106,7 +117,7 @@ def test_trainer_ddp_matches_one_process_with_the_same_global_batch(tmp_path, on
 
 
 @pytest.mark.slow
-def test_fsdp2_step_checkpoint_and_reload_match_one_process(tmp_path, one_thread):
+def test_fsdp2_step_checkpoint_and_reload_match_one_process(launched, one_thread):
     """`apply_fsdp2` on a CPU gloo mesh of 2: forward, backward, an AdamW step, then a sharded
     `torch.distributed.checkpoint` save and a reload into a model initialized from another seed.
 
@@ -114,7 +125,8 @@ def test_fsdp2_step_checkpoint_and_reload_match_one_process(tmp_path, one_thread
     per rank) that is the gradient of the mean loss over the global batch, so the sharded losses match one
     unsharded process on the whole batch up to float summation order.
     """
-    (rank0, parameters0), (rank1, parameters1) = torchrun("fsdp2", tmp_path)
+    output_dir, results = launched
+    (rank0, parameters0), (rank1, parameters1) = results["fsdp2"]
     assert rank0["world_size"] == rank1["world_size"] == WORLD_SIZE
     # Every language-model layer and tokenizer block is its own unit, the root last.
     assert {"model.language_model.layers.0", "model.language_model.layers.1"} <= set(rank0["sharded_units"])
@@ -139,7 +151,7 @@ def test_fsdp2_step_checkpoint_and_reload_match_one_process(tmp_path, one_thread
     assert rank0["checksum"] == rank1["checksum"]
     for name, value in parameters0.items():
         assert torch.equal(value, parameters1[name]), name
-    assert sorted(os.listdir(tmp_path / "checkpoint")) == [".metadata", "__0_0.distcp", "__1_0.distcp"]
+    assert sorted(os.listdir(output_dir / "fsdp2" / "checkpoint")) == [".metadata", "__0_0.distcp", "__1_0.distcp"]
 
 
 def test_apply_fsdp2_needs_the_models_wrap_policy():

@@ -92,10 +92,19 @@ def _read_report(path: Path) -> dict:
     return report if isinstance(report.get("parts"), dict) else {"parts": {}}
 
 
-def _write_card(part: str, folder: Path, output: Path, eval_results: dict | None) -> None:
+def _write_card(part: str, folder: Path, output: Path, eval_results: dict | None, repo_ids: dict | None) -> None:
+    from huggingface_hub import ModelCard
+
     from ..model_cards import model_card
 
-    card = model_card(part, repo_id=str(folder), repo_root=str(output), eval_results=(eval_results or {}).get(part))
+    results = (eval_results or {}).get(part)
+    if results is None and (folder / "README.md").is_file():  # keep the figures an earlier run put in
+        results = ModelCard.load(folder / "README.md").data.eval_results
+    if repo_ids:
+        where = dict(repo_id=repo_ids[part], detokenizer_id=repo_ids["video_detokenizer"])
+    else:
+        where = dict(repo_id=str(folder), repo_root=str(output))
+    card = model_card(part, eval_results=results, **where)
     with replace_file(folder / "README.md") as file:
         file.write(str(card).encode("utf-8"))
 
@@ -111,6 +120,7 @@ def convert_release(
     vision_attention_heads: int | None = None,
     motion_encoder_heads: int = 8,
     eval_results: dict | None = None,
+    hub_prefix: str | None = None,
     progress: bool = True,
 ) -> dict:
     """Convert the release at `root` into `output_dir` (see the module docstring); returns the report.
@@ -120,16 +130,25 @@ def convert_release(
         max_shard_size: the largest safetensors shard (`save_pretrained`'s argument).
         num_attention_heads, motion_attention_heads, vision_attention_heads, motion_encoder_heads: the attention
             heads the checkpoints' shapes do not tell (the release's: 16, 8, 16, 8).
-        eval_results (`dict`, *optional*): per part, `huggingface_hub.EvalResult`s for its card.
+        eval_results (`dict`, *optional*): per part, `huggingface_hub.EvalResult`s for its card (a part's
+            card keeps the figures it has when none are given for it).
+        hub_prefix (`str`, *optional*): the Hub repositories the parts will be published to,
+            `model_cards.hub_repo_ids(hub_prefix)` (`USER/Video-LaVIT` -> `USER/Video-LaVIT-understanding`, ...):
+            the cards' snippets load those ids and the report lists each part's `repo_id` and `hf upload` command.
+            Without it the snippets load the output folders. Given on a rerun, the cards of converted parts are
+            written again.
         progress (`bool`): print a line per part.
 
     Raises:
         `CheckpointConversionError`: the release is incomplete or a checkpoint is malformed.
+        `InvalidInputError`: `hub_prefix` is not an `owner/name` Hub id.
         `OutputError`: not enough free space, or the output cannot be written.
     """
+    from ..model_cards import hub_repo_ids
     from .detokenizer import convert_detokenizer
     from .language_model import convert_language_model
 
+    repo_ids = hub_repo_ids(hub_prefix) if hub_prefix is not None else None
     root, output = Path(root), Path(output_dir)
     unknown = [part for part in parts if part not in PARTS]
     if unknown:
@@ -171,8 +190,10 @@ def convert_release(
     for part in parts:
         folder = output / part
         if part not in todo:
-            if eval_results and part in eval_results:  # new figures for a converted part: its card again
-                _write_card(part, folder, output, eval_results)
+            if repo_ids or (eval_results and part in eval_results):  # new names or figures: its card again
+                _write_card(part, folder, output, eval_results, repo_ids)
+                if repo_ids:
+                    report["parts"][part].update(_publishing(repo_ids[part], folder))
             if progress:
                 print(f"{part}: already converted ({folder})", flush=True)
             continue
@@ -190,12 +211,13 @@ def convert_release(
             saved = detokenizer_pipeline() if part == "video_detokenizer" else detokenizer_pipeline().keyframe_pipeline
             write_folder(folder, functools.partial(saved.save_pretrained, max_shard_size=max_shard_size),
                          overwrite=True, sources=[root])  # fmt: skip
-        _write_card(part, folder, output, eval_results)
+        _write_card(part, folder, output, eval_results, repo_ids)
         report["parts"][part] = {
             "status": "done",
             "folder": str(folder),
             "seconds": round(time.perf_counter() - started, 2),
             "files": _files(folder),
+            **(_publishing(repo_ids[part], folder) if repo_ids else {}),
         }
         with replace_file(report_path) as file:  # after each part: a rerun resumes from here
             file.write(json.dumps(report, indent=2).encode("utf-8"))
@@ -207,6 +229,10 @@ def convert_release(
     with replace_file(report_path) as file:
         file.write(json.dumps(report, indent=2).encode("utf-8"))
     return report
+
+
+def _publishing(repo_id: str, folder: Path) -> dict:
+    return {"repo_id": repo_id, "upload_command": f"hf upload {repo_id} {folder} --repo-type model"}
 
 
 __all__ = ["PARTS", "RELEASE_LAYOUT", "REPORT_NAME", "convert_release"]

@@ -2,6 +2,7 @@
 
 from .configuration_video_lavit import VideoLaVITConfig
 from .modeling_video_lavit import (
+    QUANTIZATION_SKIP_MODULES,
     VideoLaVITForConditionalGeneration,
     VideoLaVITKeyframeTokens,
     VideoLaVITModel,
@@ -9,6 +10,7 @@ from .modeling_video_lavit import (
 )
 
 __all__ = [
+    "QUANTIZATION_SKIP_MODULES",
     "VideoLaVITConfig",
     "VideoLaVITForConditionalGeneration",
     "VideoLaVITKeyframeTokens",

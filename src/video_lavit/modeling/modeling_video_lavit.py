@@ -326,6 +326,13 @@ class VideoLaVITModel(VideoLaVITPreTrainedModel):
         )
 
 
+QUANTIZATION_SKIP_MODULES = ["model.visual_tokenizer", "model.motion_tokenizer", "lm_head"]
+"""`BitsAndBytesConfig(..., llm_int8_skip_modules=QUANTIZATION_SKIP_MODULES)`: quantize the decoder only. The keyframe
+and motion tokenizers keep their weights (quantized, they would give other codes) and so does the output head.
+transformers matches these names from the start of a module's full name, so `"visual_tokenizer"` alone would not
+match `model.visual_tokenizer`."""
+
+
 class VideoLaVITForConditionalGeneration(VideoLaVITPreTrainedModel, GenerationMixin):
     """Video-LaVIT with its language-modelling head: understanding (`generate` on the processor's inputs) and the
     token generation that the detokenizer renders (`generate_keyframe_tokens`, `generate_motion_tokens`)."""
@@ -646,6 +653,7 @@ def _strip_padding(sequences: torch.LongTensor, prompt_mask: torch.Tensor, end_i
 
 
 __all__ = [
+    "QUANTIZATION_SKIP_MODULES",
     "VideoLaVITForConditionalGeneration",
     "VideoLaVITKeyframeTokens",
     "VideoLaVITModel",

@@ -7,10 +7,10 @@ must learn new uses of the media tokens (pre-training a checkpoint whose marker 
 new layout) also trains their rows of the input embedding and of the output head through PEFT's
 `trainable_token_indices`; `save_pretrained` then writes the adapter and only those rows.
 
-QLoRA-style loading (GPUs with bitsandbytes): load the model with
+QLoRA-style loading (bitsandbytes, on a GPU or the CPU): load the model with
 `BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-llm_int8_skip_modules=["visual_tokenizer", "motion_tokenizer", "lm_head"])`, call
-`peft.prepare_model_for_kbit_training(model)`, then `get_peft_model(model, video_lavit_lora_config(model))`.
+llm_int8_skip_modules=video_lavit.QUANTIZATION_SKIP_MODULES)`, call `peft.prepare_model_for_kbit_training(model)`,
+then `get_peft_model(model, video_lavit_lora_config(model))` (tests/test_quantization.py runs a step).
 """
 
 from __future__ import annotations
