@@ -1,13 +1,21 @@
 """The Gradio demo, tried as a person would: in headless Chromium (Debian's, driven by Playwright), upload a world
-video, ask about it, read the answer and the pictures, take a screenshot."""
+video, ask about it, read the answer and the pictures, take a screenshot; then, with a tiny generation checkpoint and
+detokenizer, make a video from a prompt and animate an uploaded picture, and play what came back."""
 
+import io
+import os
 import shutil
 import socket
+import sys
 
+import av
 import pytest
 from PIL import Image
 
 from video_lavit.training.world import make_world_video
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "pipelines"))
+from test_generation import SIZE, folders  # noqa: E402, F401  (the tiny generation checkpoint and detokenizer)
 
 
 def free_port() -> int:
@@ -48,3 +56,53 @@ def test_chat_about_an_uploaded_video_in_a_browser(tmp_path):
     assert answer == "green"
     screenshot = Image.open(tmp_path / "demo.png")
     assert screenshot.width >= 1000 and screenshot.height >= 500
+
+
+def played_frames(page, selector: str) -> int:
+    """The frames of the video the page shows in `selector` (fetched from the demo's server by its own URL)."""
+    source = page.locator(f"{selector} video").first.get_attribute("src")
+    response = page.request.get(source)
+    assert response.ok, source
+    with av.open(io.BytesIO(response.body())) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+@pytest.mark.slow
+def test_text_to_video_and_image_to_video_in_a_browser(folders, tmp_path):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    from video_lavit.demo import DemoModels, build_demo
+
+    model_dir, detokenizer = folders
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / "first.png")
+    port = free_port()
+    demo = build_demo(DemoModels(str(model_dir), str(detokenizer), keyframe_num_inference_steps=1, **SIZE))
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
+                                                 args=["--no-sandbox"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
+            page.get_by_role("tab", name="Text-to-video").click()
+            page.locator("#prompt textarea").fill("a red boat")
+            page.locator("#make").click()
+            page.wait_for_function("() => document.querySelector('#status textarea').value === 'done'",
+                                   timeout=120_000)  # fmt: skip
+            page.locator("#made video").first.wait_for(timeout=60_000)
+            text_to_video = played_frames(page, "#made")
+            page.screenshot(path=str(tmp_path / "text-to-video.png"), full_page=True)
+            page.get_by_role("tab", name="Image-to-video").click()
+            page.locator("#first-frame input[type=file]").set_input_files(str(tmp_path / "first.png"))
+            page.locator("#first-frame img").first.wait_for(timeout=60_000)  # the upload is shown
+            page.locator("#animate").click()
+            page.wait_for_function("() => document.querySelector('#animate-status textarea').value === 'done'",
+                                   timeout=120_000)  # fmt: skip
+            page.locator("#animated video").first.wait_for(timeout=60_000)
+            image_to_video = played_frames(page, "#animated")
+            page.screenshot(path=str(tmp_path / "image-to-video.png"), full_page=True)
+            browser.close()
+    finally:
+        demo.close()
+    assert (text_to_video, image_to_video) == (24, 24)
+    assert Image.open(tmp_path / "image-to-video.png").width >= 1000

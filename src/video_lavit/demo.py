@@ -109,21 +109,21 @@ def build_demo(models: DemoModels):
                                      elem_id="sheet")  # fmt: skip
             ask.click(models.answer, inputs=[video, question], outputs=[answer, sheet])
         with gr.Tab("Text-to-video"):
-            prompt = gr.Textbox(label="Prompt", value="a boat sailing on a calm lake")
+            prompt = gr.Textbox(label="Prompt", value="a boat sailing on a calm lake", elem_id="prompt")
             with gr.Row():
                 seed = gr.Number(label="Seed", value=0, precision=0)
                 clips = gr.Slider(1, 4, value=1, step=1, label="Clips of 24 frames")
-            make = gr.Button("Make the video", interactive=generation)
-            made = gr.Video(label="Video")
-            status = gr.Textbox(label="Status", interactive=False)
+            make = gr.Button("Make the video", interactive=generation, elem_id="make")
+            made = gr.Video(label="Video", elem_id="made")
+            status = gr.Textbox(label="Status", interactive=False, elem_id="status")
             make.click(models.text_to_video, inputs=[prompt, seed, clips], outputs=[made, status])
         with gr.Tab("Image-to-video"):
-            image = gr.Image(label="First frame", type="pil")
+            image = gr.Image(label="First frame", type="pil", elem_id="first-frame")
             image_prompt = gr.Textbox(label="Prompt (optional)")
             image_seed = gr.Number(label="Seed", value=0, precision=0)
-            animate = gr.Button("Animate", interactive=generation)
-            animated = gr.Video(label="Video")
-            image_status = gr.Textbox(label="Status", interactive=False)
+            animate = gr.Button("Animate", interactive=generation, elem_id="animate")
+            animated = gr.Video(label="Video", elem_id="animated")
+            image_status = gr.Textbox(label="Status", interactive=False, elem_id="animate-status")
             animate.click(models.image_to_video, inputs=[image, image_prompt, image_seed],
                           outputs=[animated, image_status])  # fmt: skip
     return demo

@@ -106,7 +106,8 @@ _LIMITATIONS = """## Limitations
   is sampled, and the first 2 seconds and a tail shorter than a clip are not read.
 - Memory: the language model is LLaMA-2-7B sized (7 billion parameters: 14 GB of weights in bfloat16, 28 GB in
   float32); the video detokenizer is an SVD-size UNet with its VAEs (`enable_model_cpu_offload()` lowers its
-  peak). `device_map="auto"` and transformers' quantization configs apply to the language model.
+  peak). `device_map="auto"` and transformers' 8-/4-bit `BitsAndBytesConfig` apply to the language model
+  (with `llm_int8_skip_modules=video_lavit.QUANTIZATION_SKIP_MODULES`, so that the tokenizers stay as they are).
 - The weights carry the Llama 2 license and the biases of their training data (web videos and captions).
 """
 

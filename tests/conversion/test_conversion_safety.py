@@ -6,12 +6,12 @@ the detokenizer tests.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shutil
-import subprocess
+import signal
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -80,31 +80,36 @@ def test_the_source_is_never_the_target(tmp_path):
     assert (linked / "notes.txt").read_text() == "mine" and (linked / "checkpoint.bin").exists()
 
 
+def _killed_while_saving(self, folder, **kwargs):
+    self.config.save_pretrained(folder)  # the new config is written, the weights not yet
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _convert_and_get_killed(target) -> None:
+    VideoLaVITMotionTokenizer.save_pretrained = _killed_while_saving  # in the forked child only
+    convert_motion_tokenizer(CHECKPOINT, target, num_attention_heads=1, overwrite=True)
+
+
+def killed_conversion(target) -> int:
+    """A conversion into `target` in a forked process (the imports are inherited) that is killed while it writes;
+    its exit code."""
+    child = multiprocessing.get_context("fork").Process(target=_convert_and_get_killed, args=(str(target),))
+    child.start()
+    child.join(timeout=300)
+    return child.exitcode
+
+
 def test_a_conversion_killed_while_writing_leaves_the_previous_folder(tmp_path):
     target = tmp_path / "converted"
     convert_motion_tokenizer(CHECKPOINT, target, num_attention_heads=2)
     before = load_file(target / "model.safetensors")
-    script = textwrap.dedent(
-        """
-        import os, signal, sys
-        from video_lavit import VideoLaVITMotionTokenizer, convert_motion_tokenizer
-
-        def killed_while_saving(self, folder, **kwargs):
-            self.config.save_pretrained(folder)  # the new config is written, the weights not yet
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        VideoLaVITMotionTokenizer.save_pretrained = killed_while_saving
-        convert_motion_tokenizer(sys.argv[1], sys.argv[2], num_attention_heads=1, overwrite=True)
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", script, CHECKPOINT, str(target)], capture_output=True, timeout=300)
-    assert result.returncode == -9
+    assert killed_conversion(target) == -signal.SIGKILL
     reloaded = VideoLaVITMotionTokenizer.from_pretrained(target)  # the old conversion, whole
     assert reloaded.config.num_attention_heads == 2
     assert all(torch.equal(value, reloaded.state_dict()[key]) for key, value in before.items())
     # A conversion killed before the first one finished leaves no folder that loads.
     fresh = tmp_path / "fresh"
-    subprocess.run([sys.executable, "-c", script, CHECKPOINT, str(fresh)], capture_output=True, timeout=300)
+    assert killed_conversion(fresh) == -signal.SIGKILL
     assert not fresh.exists()
     with pytest.raises(CheckpointLoadError, match="no such folder"):
         VideoLaVITMotionTokenizer.from_pretrained(fresh)

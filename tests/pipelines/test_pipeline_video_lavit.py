@@ -352,7 +352,7 @@ def test_common_pipeline_behaviours(converted, pipeline, tmp_path, capsys):
         seen.append((pipe.num_timesteps, pipe.guidance_scale, pipe.do_classifier_free_guidance))
         return tensors
 
-    run(pipeline, callback_on_step_end=callback)
+    run(pipeline, callback_on_step_end=callback, output_type="latent")  # (no frames needed: no VAE decode)
     assert seen == [(2, 4.0, True)] * 2
     # The keyframe stage's callbacks see the detokenizer too, with that stage's settings.
     callers = []
@@ -382,10 +382,10 @@ def test_common_pipeline_behaviours(converted, pipeline, tmp_path, capsys):
     # set_progress_bar_config: bars are shown unless disabled.
     capsys.readouterr()
     reloaded.set_progress_bar_config(disable=False)
-    run(reloaded)
+    run(reloaded, output_type="latent")
     assert "2/2" in capsys.readouterr().err
     reloaded.set_progress_bar_config(disable=True)
-    run(reloaded)
+    run(reloaded, output_type="latent")
     assert "2/2" not in capsys.readouterr().err
     # dtype: the whole pipeline in bfloat16 runs and gives finite latents.
     half = VideoLaVITDetokenizerPipeline.from_pretrained(converted, dtype=torch.bfloat16)

@@ -225,7 +225,7 @@ def test_train_command_runs_each_stage_from_yaml(processor, tmp_path):
     arguments = [
         "train", "pretrain", "--model", str(model_dir), "--data", str(tmp_path / "pretrain_data"),
         "--text_data", str(tmp_path / "text_data"), "--text_probability", "0.3", "--output_dir",
-        str(tmp_path / "pretrain_run"), "--max_steps", "2", "--per_device_train_batch_size", "2", "--save_strategy",
+        str(tmp_path / "pretrain_run"), "--max_steps", "1", "--per_device_train_batch_size", "2", "--save_strategy",
         "no", "--report_to", "none", "--use_cpu", "--disable_tqdm", "true",
     ]  # fmt: skip
     assert cli_main(arguments) == 0
@@ -242,7 +242,7 @@ def test_train_command_runs_each_stage_from_yaml(processor, tmp_path):
     build_model().model.motion_tokenizer.config.save_pretrained(motion_dir)
     arguments = [
         "train", "motion-tokenizer", "--model", str(motion_dir), "--data", str(tmp_path / "grids"), "--output_dir",
-        str(tmp_path / "motion_run"), "--max_steps", "2", "--per_device_train_batch_size", "2", "--save_strategy",
+        str(tmp_path / "motion_run"), "--max_steps", "1", "--per_device_train_batch_size", "2", "--save_strategy",
         "no", "--report_to", "none", "--use_cpu",
     ]  # fmt: skip
     assert cli_main(arguments) == 0

@@ -29,9 +29,11 @@ LEARNED, CHANCE_MARGIN = 0.8, 0.45
 
 @pytest.mark.slow
 def test_the_world_model_learns_from_the_keyframe_and_from_the_motion(tmp_path):
-    # The one command that makes the built-in model, in a process of its own (with every core's torch threads), on
-    # half its training videos (128: 32 scenes in 4 directions) to keep the suite short. The corpora are prepared in
-    # this process (a pool of 2 gives the same shards, tests/training/test_prepare.py, but costs its start-up).
+    # The one command that makes the built-in model, in a process of its own, on half its training videos (128: 32
+    # scenes in 4 directions) to keep the suite short. Under the 2-worker suite it runs on one OpenMP thread
+    # (conftest.py): 3.6 minutes on a 2-core machine, with the same scores as on two threads. The corpora are
+    # prepared in this process (a pool of 2 gives the same shards, tests/training/test_prepare.py, but costs its
+    # start-up).
     command = [sys.executable, "-m", "video_lavit.cli", "train", "world", "--output", str(tmp_path / "model"),
                "--num_train", "128", "--num_proc", "1", "--quiet"]  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, timeout=1200, check=False)
