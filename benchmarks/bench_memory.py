@@ -15,12 +15,13 @@ no more than one shard of memory. Each way of loading then runs in a fresh Pytho
   accelerate places what does not fit on the CPU (on a GPU) or on disk (on the CPU).
 
 For each: the peak memory while loading and running one forward of 8 text tokens, the memory still held after it,
-and the model's own `get_memory_footprint()`. On a GPU these are `torch.cuda.max_memory_allocated()` and
-`memory_allocated()`; on the CPU, the process's resident memory (`VmRSS`, sampled every 5 ms) above what the imports
-took. On the CPU a bfloat16 checkpoint loaded in bfloat16 is not copied: its tensors are the memory-mapped pages of
-the safetensors files, which count as resident once read. Weights dominate these numbers; a forward over a video's
-~400 tokens adds its activations (small next to the weights at batch size 1) and, on a GPU, the CUDA context
-(~0.5 GB).
+and the model's own `get_memory_footprint()` (the bytes of its parameters and buffers). On a GPU these are
+`torch.cuda.max_memory_allocated()` and `memory_allocated()`. On the CPU they are the process's anonymous resident
+memory (`RssAnon`, sampled every 5 ms, above what the imports took), and "mapped" is the resident memory-mapped file
+pages after the forward (`RssFile`): a bfloat16 checkpoint loaded in bfloat16 is not copied, its tensors are the
+mapped pages of the safetensors files; the pages a quantized load read and converted stay mapped as page cache,
+which the kernel drops when memory is short. Weights dominate these numbers; a forward over a video's ~400 tokens
+adds its activations (small next to the weights at batch size 1) and, on a GPU, the CUDA context (~0.5 GB).
 
 Usage:
     python benchmarks/bench_memory.py --work-dir /data/video_lavit_memory      # every way that fits
@@ -95,10 +96,10 @@ def write_checkpoint(folder: str, layers: int | None, shard_bytes: int = 2 * 2**
     return total
 
 
-def _resident() -> int:
+def _resident(field: str = "RssAnon") -> int:
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -130,7 +131,7 @@ def measure(folder: str, way: str, offload_dir: str) -> dict:
     elif way in ("8-bit", "4-bit"):
         kwargs["device_map"] = device
     peak, running = [0], [True]
-    base = _resident()
+    base, base_file = _resident(), _resident("RssFile")
 
     def sample():
         while running[0]:
@@ -153,16 +154,19 @@ def measure(folder: str, way: str, offload_dir: str) -> dict:
     finite = bool(torch.isfinite(logits.float()).all())
     if cuda:
         peak_bytes, held_bytes = torch.cuda.max_memory_allocated(), torch.cuda.memory_allocated()
+        mapped_bytes = 0
     else:
         running[0] = False
         thread.join()
         held_bytes = _resident() - base
         peak_bytes = max(peak[0], held_bytes + base) - base
+        mapped_bytes = _resident("RssFile") - base_file
     return {
         "way": way,
         "device": device,
         "peak_gb": peak_bytes / 1e9,
         "held_gb": held_bytes / 1e9,
+        "mapped_gb": mapped_bytes / 1e9,
         "footprint_gb": model.get_memory_footprint() / 1e9,
         "load_s": loaded,
         "finite_logits": finite,
@@ -183,12 +187,15 @@ def _available_bytes() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work-dir", required=True, help="where the release-size checkpoint is written (~16 GB)")
+    parser.add_argument("--work-dir", required=True, help="where the release-size checkpoint is written (~17 GB)")
     parser.add_argument("--only", help=f"comma-separated ways ({', '.join(WAYS)})")
     parser.add_argument("--layers", type=int, help="language-model layers (default 32, the release's)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = os.path.join(args.work_dir, "understanding" if args.layers is None else f"understanding-{args.layers}")
+    if args.child == "write":
+        write_checkpoint(folder, args.layers)
+        return
     if args.child:
         result = measure(folder, args.child, os.path.join(args.work_dir, "offload"))
         print("RESULT " + json.dumps(result), flush=True)
@@ -198,7 +205,10 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown ways: {', '.join(sorted(unknown))}")
     started = time.perf_counter()
-    size = write_checkpoint(folder, args.layers)
+    layers = [] if args.layers is None else ["--layers", str(args.layers)]
+    # Written in a process of its own, so that this one holds no memory while the others measure.
+    subprocess.run([sys.executable, __file__, "--work-dir", args.work_dir, "--child", "write", *layers], check=True)
+    size = write_checkpoint(folder, args.layers)  # (only reads the size now)
     print(f"checkpoint: {folder} ({size / 1e9:.1f} GB of bfloat16, {time.perf_counter() - started:.0f} s)")
     available = _available_bytes()
     rows = []
@@ -206,29 +216,35 @@ def main() -> None:
         if way == "float32" and 2.1 * size > available:
             rows.append({"way": way, "skipped": f"needs ~{2 * size / 1e9:.0f} GB, {available / 1e9:.0f} GB here"})
             continue
-        command = [sys.executable, __file__, "--work-dir", args.work_dir, "--child", way]
-        if args.layers is not None:
-            command += ["--layers", str(args.layers)]
+        command = [sys.executable, __file__, "--work-dir", args.work_dir, "--child", way, *layers]
         completed = subprocess.run(command, capture_output=True, text=True)
         lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
         if completed.returncode != 0 or not lines:
-            rows.append({"way": way, "skipped": "failed: " + completed.stderr.strip().splitlines()[-1][:200]})
+            last = (completed.stderr.strip().splitlines() or [f"exit status {completed.returncode}"])[-1]
+            rows.append({"way": way, "skipped": "failed: " + last[:200]})
             continue
         rows.append(json.loads(lines[-1][len("RESULT ") :]))
-    print(f"\n{'way':<18}{'device':>8}{'peak GB':>10}{'held GB':>10}{'footprint GB':>14}{'load s':>9}  logits")
+    print(
+        f"\n{'way':<18}{'device':>8}{'peak GB':>10}{'held GB':>10}{'mapped GB':>11}{'footprint GB':>14}"
+        f"{'load s':>9}  logits"
+    )
     for row in rows:
         if "skipped" in row:
             print(f"{row['way']:<18}  skipped: {row['skipped']}")
             continue
         print(
-            f"{row['way']:<18}{row['device']:>8}{row['peak_gb']:>10.2f}{row['held_gb']:>10.2f}{row['footprint_gb']:>14.2f}"
+            f"{row['way']:<18}{row['device']:>8}{row['peak_gb']:>10.2f}{row['held_gb']:>10.2f}"
+            f"{row['mapped_gb']:>11.2f}{row['footprint_gb']:>14.2f}"
             f"{row['load_s']:>9.1f}  {'finite' if row['finite_logits'] else 'NOT FINITE'}"
         )
     reference = next((row for row in rows if row["way"] == "bfloat16" and "peak_gb" in row), None)
     if reference:
         for row in rows:
             if "peak_gb" in row and row is not reference:
-                print(f"{row['way']}: peak {row['peak_gb'] / reference['peak_gb']:.2f}x bfloat16's")
+                line = f"{row['way']}: footprint {row['footprint_gb'] / reference['footprint_gb']:.2f}x bfloat16's"
+                if row["device"] == "cuda":  # (on the CPU a bfloat16 load is mapped, not allocated)
+                    line += f", peak {row['peak_gb'] / reference['peak_gb']:.2f}x"
+                print(line)
 
 
 if __name__ == "__main__":

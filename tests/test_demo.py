@@ -24,6 +24,31 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def open_demo(page, port: int) -> None:
+    """Open the demo and wait until its scripts have loaded (on a loaded machine the components can still be
+    mounting when the page has loaded)."""
+    page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
+    page.wait_for_load_state("networkidle", timeout=60_000)
+
+
+def upload(page, selector: str, path, shown: str) -> None:
+    """Give `path` to the file input under `selector`, then wait until that component holds `shown` (a CSS selector):
+    the upload is done."""
+    page.locator(f"{selector} input[type=file]").set_input_files(str(path))
+    try:
+        page.wait_for_function(
+            "([root, shown]) => { const element = document.querySelector(root); return element !== null && "
+            "element.querySelector(shown) !== null; }",
+            arg=[selector, shown],
+            timeout=60_000,
+        )
+    except Exception:
+        print(
+            f"{selector} when the wait ended:", page.evaluate(f"() => document.querySelector('{selector}').outerHTML")
+        )
+        raise
+
+
 @pytest.mark.slow
 def test_chat_about_an_uploaded_video_in_a_browser(tmp_path):
     from playwright.sync_api import sync_playwright
@@ -39,9 +64,8 @@ def test_chat_about_an_uploaded_video_in_a_browser(tmp_path):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
-            page.locator("#video-upload input[type=file]").set_input_files(video)
-            page.get_by_text("green.mp4").first.wait_for(timeout=60_000)  # the upload is done
+            open_demo(page, port)
+            upload(page, "#video-upload", video, 'a[download="green.mp4"]')  # its download link: uploaded
             page.locator("#question textarea").fill("What colour is the shape?")
             page.locator("#ask").click()
             page.wait_for_function(
@@ -83,21 +107,22 @@ def test_text_to_video_and_image_to_video_in_a_browser(folders, tmp_path):  # no
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
                                                  args=["--no-sandbox"])  # fmt: skip
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
+            open_demo(page, port)
             page.get_by_role("tab", name="Text-to-video").click()
             page.locator("#prompt textarea").fill("a red boat")
             page.locator("#make").click()
-            page.wait_for_function("() => document.querySelector('#status textarea').value === 'done'",
+            page.wait_for_function("() => document.querySelector('#status textarea').value.length > 0",
                                    timeout=120_000)  # fmt: skip
+            assert page.locator("#status textarea").input_value() == "done"
             page.locator("#made video").first.wait_for(timeout=60_000)
             text_to_video = played_frames(page, "#made")
             page.screenshot(path=str(tmp_path / "text-to-video.png"), full_page=True)
             page.get_by_role("tab", name="Image-to-video").click()
-            page.locator("#first-frame input[type=file]").set_input_files(str(tmp_path / "first.png"))
-            page.locator("#first-frame img").first.wait_for(timeout=60_000)  # the upload is shown
+            upload(page, "#first-frame", tmp_path / "first.png", "img")
             page.locator("#animate").click()
-            page.wait_for_function("() => document.querySelector('#animate-status textarea').value === 'done'",
+            page.wait_for_function("() => document.querySelector('#animate-status textarea').value.length > 0",
                                    timeout=120_000)  # fmt: skip
+            assert page.locator("#animate-status textarea").input_value() == "done"
             page.locator("#animated video").first.wait_for(timeout=60_000)
             image_to_video = played_frames(page, "#animated")
             page.screenshot(path=str(tmp_path / "image-to-video.png"), full_page=True)

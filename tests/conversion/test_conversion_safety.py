@@ -86,6 +86,7 @@ def _killed_while_saving(self, folder, **kwargs):
 
 
 def _convert_and_get_killed(target) -> None:
+    torch.set_num_threads(1)  # the parent's OpenMP threads did not come with the fork
     VideoLaVITMotionTokenizer.save_pretrained = _killed_while_saving  # in the forked child only
     convert_motion_tokenizer(CHECKPOINT, target, num_attention_heads=1, overwrite=True)
 
@@ -96,6 +97,10 @@ def killed_conversion(target) -> int:
     child = multiprocessing.get_context("fork").Process(target=_convert_and_get_killed, args=(str(target),))
     child.start()
     child.join(timeout=300)
+    if child.is_alive():  # hung: end it, and fail below
+        child.kill()
+        child.join()
+        return None
     return child.exitcode
 
 

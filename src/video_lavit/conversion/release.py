@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -192,8 +193,7 @@ def convert_release(
         if part not in todo:
             if repo_ids or (eval_results and part in eval_results):  # new names or figures: its card again
                 _write_card(part, folder, output, eval_results, repo_ids)
-                if repo_ids:
-                    report["parts"][part].update(_publishing(repo_ids[part], folder))
+                _set_publishing(report["parts"][part], repo_ids, part, folder)
             if progress:
                 print(f"{part}: already converted ({folder})", flush=True)
             continue
@@ -217,8 +217,8 @@ def convert_release(
             "folder": str(folder),
             "seconds": round(time.perf_counter() - started, 2),
             "files": _files(folder),
-            **(_publishing(repo_ids[part], folder) if repo_ids else {}),
         }
+        _set_publishing(report["parts"][part], repo_ids, part, folder)
         with replace_file(report_path) as file:  # after each part: a rerun resumes from here
             file.write(json.dumps(report, indent=2).encode("utf-8"))
         if progress:
@@ -231,8 +231,13 @@ def convert_release(
     return report
 
 
-def _publishing(repo_id: str, folder: Path) -> dict:
-    return {"repo_id": repo_id, "upload_command": f"hf upload {repo_id} {folder} --repo-type model"}
+def _set_publishing(entry: dict, repo_ids: dict | None, part: str, folder: Path) -> None:
+    """The part's Hub repository and upload command in its report entry, or none when its card loads the folder."""
+    entry.pop("repo_id", None)
+    entry.pop("upload_command", None)
+    if repo_ids:
+        entry["repo_id"] = repo_ids[part]
+        entry["upload_command"] = f"hf upload {repo_ids[part]} {shlex.quote(str(folder))} --repo-type model"
 
 
 __all__ = ["PARTS", "RELEASE_LAYOUT", "REPORT_NAME", "convert_release"]

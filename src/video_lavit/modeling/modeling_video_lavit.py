@@ -28,6 +28,7 @@ Differences from the reference:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -338,6 +339,27 @@ class VideoLaVITForConditionalGeneration(VideoLaVITPreTrainedModel, GenerationMi
     token generation that the detokenizer renders (`generate_keyframe_tokens`, `generate_motion_tokens`)."""
 
     _tied_weights_keys = {}
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        loaded = model[0] if isinstance(model, tuple) else model
+        if kwargs.get("quantization_config") is not None:
+            quantized = [
+                name
+                for name, module in loaded.named_modules()
+                if name.startswith(("model.visual_tokenizer.", "model.motion_tokenizer."))
+                and type(module).__module__.startswith("bitsandbytes")
+            ]
+            if quantized:
+                warnings.warn(
+                    f"{len(quantized)} layers of the keyframe / motion tokenizers were quantized ({quantized[0]}, "
+                    "...): they will give other codes than the checkpoint's. Pass "
+                    "llm_int8_skip_modules=video_lavit.QUANTIZATION_SKIP_MODULES in the quantization config.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return model
 
     def __init__(self, config: VideoLaVITConfig):
         super().__init__(config)
