@@ -91,6 +91,15 @@ def played_frames(page, selector: str) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
+def make_video(page, button: str, status: str, video: str) -> int:
+    """Click `button`, wait for the `status` box to read "done", and count the frames of the video shown."""
+    page.locator(button).click()
+    page.wait_for_function(f"() => document.querySelector('{status} textarea').value.length > 0", timeout=120_000)
+    assert page.locator(f"{status} textarea").input_value() == "done"
+    page.locator(f"{video} video").first.wait_for(timeout=60_000)
+    return played_frames(page, video)
+
+
 @pytest.mark.slow
 def test_text_to_video_and_image_to_video_in_a_browser(folders, tmp_path):  # noqa: F811
     from playwright.sync_api import sync_playwright
@@ -110,21 +119,11 @@ def test_text_to_video_and_image_to_video_in_a_browser(folders, tmp_path):  # no
             open_demo(page, port)
             page.get_by_role("tab", name="Text-to-video").click()
             page.locator("#prompt textarea").fill("a red boat")
-            page.locator("#make").click()
-            page.wait_for_function("() => document.querySelector('#status textarea').value.length > 0",
-                                   timeout=120_000)  # fmt: skip
-            assert page.locator("#status textarea").input_value() == "done"
-            page.locator("#made video").first.wait_for(timeout=60_000)
-            text_to_video = played_frames(page, "#made")
+            text_to_video = make_video(page, "#make", "#status", "#made")
             page.screenshot(path=str(tmp_path / "text-to-video.png"), full_page=True)
             page.get_by_role("tab", name="Image-to-video").click()
             upload(page, "#first-frame", tmp_path / "first.png", "img")
-            page.locator("#animate").click()
-            page.wait_for_function("() => document.querySelector('#animate-status textarea').value.length > 0",
-                                   timeout=120_000)  # fmt: skip
-            assert page.locator("#animate-status textarea").input_value() == "done"
-            page.locator("#animated video").first.wait_for(timeout=60_000)
-            image_to_video = played_frames(page, "#animated")
+            image_to_video = make_video(page, "#animate", "#animate-status", "#animated")
             page.screenshot(path=str(tmp_path / "image-to-video.png"), full_page=True)
             browser.close()
     finally:
