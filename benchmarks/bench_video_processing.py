@@ -10,6 +10,10 @@ by `make_sample_video` (1 and 10 minutes by default):
 (b') the same with every source frame decoded: the video is passed as an open file object, which turns
     `frame_skipping` off (the reader skips only for inputs it can read twice). (b') / (b) is that mechanism's gain;
     both must give identical clips, which is checked.
+(b'') the same as (b) with `pipeline=False`: everything on the calling thread, the source decoder and the MPEG-4
+    encoder taking turns and the clips decoded one after another. (b'') / (b) is the gain of `pipelining` (the
+    encoder on its own thread, the next clips decoded on worker threads); the clips must be identical, which is
+    checked.
 (c) reencode=False: `VideoClipReader(path, reencode=False)` and all its clips; clips start at the source's
     keyframes and the vectors are H.264's own.
 (d) baseline, the reference's approach restated (1-minute video only): re-encode the whole video to an MPEG-4
@@ -84,11 +88,12 @@ FPS, BIT_RATE, ENCODER_THREADS, NUM_FRAMES, MAX_CLIPS, GRID_SIZE = 6, 8_000_000,
 EMPTY_VALUE = -10000.0
 RESULT_PREFIX = "BENCH_RESULT "
 
-PATHS = ("plain", "faithful", "faithful_all_frames", "no_reencode", "baseline")
+PATHS = ("plain", "faithful", "faithful_all_frames", "faithful_one_thread", "no_reencode", "baseline")
 LABELS = {
     "plain": "(a) plain PyAV decode (lower bound)",
     "faithful": "(b) faithful VideoClipReader",
     "faithful_all_frames": "(b') faithful, no frame skipping",
+    "faithful_one_thread": "(b'') faithful, pipeline=False",
     "no_reencode": "(c) VideoClipReader reencode=False",
     "baseline": "(d) baseline: reference approach",
 }
@@ -96,6 +101,7 @@ LABELS = {
 MIN_SPEEDUP_OVER_BASELINE = 5.0
 MAX_FAITHFUL_PEAK_MB = 1000.0
 MAX_NO_REENCODE_OVER_PLAIN = 1.3
+MIN_THREADING_SPEEDUP = 1.1
 MAX_PEAK_GROWTH = 1.2
 
 
@@ -142,13 +148,13 @@ def _prepare_plain(video: str):
     return work
 
 
-def _prepare_reader(video: str, reencode: bool):
+def _prepare_reader(video: str, reencode: bool, pipeline: bool = True):
     from video_lavit.processing.video_io import VideoClipReader
 
     def work() -> dict:
         start = time.perf_counter()
         if reencode:
-            reader = VideoClipReader(video, max_clips=MAX_CLIPS, progress=False)
+            reader = VideoClipReader(video, max_clips=MAX_CLIPS, progress=False, pipeline=pipeline)
         else:
             reader = VideoClipReader(video, reencode=False, progress=False)
         first_pass = time.perf_counter() - start
@@ -306,6 +312,7 @@ def run_stages(video: str) -> None:
     from fractions import Fraction
 
     import av
+    from av.sidedata.sidedata import SideDataContainer
 
     from video_lavit.processing.clip_sampling import select_clip_starts
     from video_lavit.processing.frame_skipping import SourceFrameSkipper
@@ -387,7 +394,7 @@ def run_stages(video: str) -> None:
                         continue
                     if grids and keyframe is None:
                         keyframe = frame.to_ndarray(format="rgb24")
-                    side_data = frame.side_data.get("MOTION_VECTORS")
+                    side_data = SideDataContainer(frame).get("MOTION_VECTORS")  # as the reader reads it
                     motion_vectors = side_data.to_ndarray() if side_data is not None else None
                     frame_grids.append(pool_frame_motion_vectors(motion_vectors, frame.height, frame.width))
             if grids:
@@ -455,6 +462,7 @@ def run_child(path_name: str, video: str) -> None:
         "plain": _prepare_plain,
         "faithful": lambda v: _prepare_reader(v, reencode=True),
         "faithful_all_frames": _prepare_faithful_all_frames,
+        "faithful_one_thread": lambda v: _prepare_reader(v, reencode=True, pipeline=False),
         "no_reencode": lambda v: _prepare_reader(v, reencode=False),
         "baseline": _prepare_baseline,
     }[path_name](video)
@@ -598,6 +606,9 @@ def report(results: dict, minutes_list: list[float], skipped: dict, load_average
     skipping_cpu_speedups = {
         m: _ratio(value(m, "faithful_all_frames", "cpu"), value(m, "faithful", "cpu")) for m in minutes_list
     }
+    threading_speedups = {
+        m: _ratio(value(m, "faithful_one_thread", "wall"), value(m, "faithful", "wall")) for m in minutes_list
+    }
     faithful_over_plain = {m: _ratio(value(m, "faithful", "wall"), value(m, "plain", "wall")) for m in minutes_list}
     no_reencode_over_plain = {
         m: _ratio(value(m, "no_reencode", "wall"), value(m, "plain", "wall")) for m in minutes_list
@@ -627,6 +638,7 @@ def report(results: dict, minutes_list: list[float], skipped: dict, load_average
     print(f"  {'faithful / plain decode wall':<62}{per_video(faithful_over_plain)}")
     print(f"  {'frame skipping: no skipping / faithful wall':<62}{per_video(skipping_speedups)}")
     print(f"  {'  the same in CPU seconds':<62}{per_video(skipping_cpu_speedups)}")
+    print(f"  {'threads (pipelining): pipeline=False / faithful wall':<62}{per_video(threading_speedups)}")
     print(f"  {'reencode=False / plain decode wall':<62}{per_video(no_reencode_over_plain)}")
     print(f"  {growth_label:<62}{growth_text if long != short else 'n/a (needs two video lengths)'}")
     for m, same in same_output.items():
@@ -636,6 +648,10 @@ def report(results: dict, minutes_list: list[float], skipped: dict, load_average
         if skipping is not None and all_frames is not None:
             same = "yes" if skipping == all_frames else "NO"
             print(f"  {f'faithful with and without frame skipping identical ({m:g} min)':<62}{same}")
+        threads, one_thread = value(m, "faithful", "digest"), value(m, "faithful_one_thread", "digest")
+        if threads is not None and one_thread is not None:
+            same = "yes" if threads == one_thread else "NO"
+            print(f"  {f'faithful with and without threads identical ({m:g} min)':<62}{same}")
     print()
     print("Targets")
     targets = [
@@ -650,6 +666,12 @@ def report(results: dict, minutes_list: list[float], skipped: dict, load_average
             list(faithful_peaks.values()),
             lambda v: v < MAX_FAITHFUL_PEAK_MB,
             per_video(faithful_peaks, " MB", 0),
+        ),
+        (
+            f"pipelining: pipeline=False / faithful wall >= {MIN_THREADING_SPEEDUP:g}x",
+            list(threading_speedups.values()),
+            lambda v: v >= MIN_THREADING_SPEEDUP,
+            per_video(threading_speedups),
         ),
         (
             f"reencode=False wall <= {MAX_NO_REENCODE_OVER_PLAIN:g}x plain decode",

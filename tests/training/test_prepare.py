@@ -189,6 +189,8 @@ def test_two_processes_give_the_same_shards(corpus, model, tmp_path):
     )
     assert (one.prepared, one.failed) == (two.prepared, two.failed) == (2, 1)
     assert load_prepared(tmp_path / "one").to_list() == load_prepared(tmp_path / "two").to_list()
+    # How a run goes (processes, the reader's threads) is not a setting: the two record the same ones.
+    assert (tmp_path / "one" / "prepare.json").read_text() == (tmp_path / "two" / "prepare.json").read_text()
 
     # Tokenizers held in memory key the resume by their weights: other weights are refused, the same resume.
     again = prepare_corpus(

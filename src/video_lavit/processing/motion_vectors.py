@@ -71,7 +71,8 @@ def pool_frame_motion_vectors(
         / motion_vectors["motion_scale"].astype(np.int64)[:, None]
     )
     std = np.asarray(motion_std, dtype=np.float64) / input_scale
-    values = (displacement / np.array([width, height], dtype=np.float64) / std).astype(np.float32)
+    with np.errstate(over="ignore"):  # settings that overflow float32 are refused by the caller, which checks
+        values = (displacement / np.array([width, height], dtype=np.float64) / std).astype(np.float32)
 
     x = np.clip(motion_vectors["dst_x"].astype(np.int64), 0, width - 1)
     y = np.clip(motion_vectors["dst_y"].astype(np.int64), 0, height - 1)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import errno
 import shutil
 import tempfile
+import threading
 
 import av
 
-from ..errors import OutputError
+from ..errors import InvalidInputError, OutputError
 
 # The temporary file stops growing when its folder has less than this much space left (256 MiB, or a tenth of a
 # smaller disk), so that a full disk never hits other programs; the free space is checked every
@@ -52,6 +53,7 @@ class PacketSpool:
         # need not be evenly spaced).
         self.times: list[float] = []
         self._end = 0
+        self._lock = threading.Lock()  # clips are decoded on several threads (`pipelining.prefetch`)
         self._next_space_check = _SPACE_CHECK_BYTES
         self.reserve = _TEMP_RESERVE_BYTES
         try:
@@ -119,11 +121,15 @@ class PacketSpool:
         return len(self.offsets)
 
     def read(self, index: int) -> bytes:
-        self.file.seek(self.offsets[index])
-        return self.file.read(self.sizes[index])
+        with self._lock:
+            if self.file.closed:
+                raise InvalidInputError(f"{self.name}: the reader is closed; read the clips before closing it.")
+            self.file.seek(self.offsets[index])
+            return self.file.read(self.sizes[index])
 
     def close(self) -> None:
-        self.file.close()
+        with self._lock:
+            self.file.close()
 
 
 def _gigabytes(size: int) -> str:

@@ -15,6 +15,10 @@ What we do instead, with the same numbers:
 3. Only the selected clips are decoded, each from its own I-frame (MPEG-4 without B-frames decodes from any I-frame
    bit-identically), with motion-vector export; each frame's vectors are pooled straight into the macroblock grid.
 
+The encoder of step 1 runs on a thread of its own beside the source decoder, and the clips of step 3 are decoded a
+few ahead on worker threads (`pipelining`; `pipeline=False` keeps everything on the calling thread); neither changes
+a result.
+
 The clips are spread evenly over the whole video, so all of it is read; `max_duration` (3 hours by default: every
 video of WebVid, ActivityNet and Video-MME is shorter) stops endless streams and hours-long inputs with
 `VideoTooLongError`, at once when the header declares such a length. The temporary file is checked against the free
@@ -44,7 +48,6 @@ command line would pick is read: the largest, default ones first, never an attac
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 from collections.abc import Iterator
@@ -54,6 +57,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import torch
+from av.sidedata.sidedata import SideDataContainer
 from huggingface_hub.utils import tqdm
 
 from ..errors import InvalidInputError, UnsupportedVideoError, VideoDecodeError, VideoLaVITError
@@ -61,6 +65,7 @@ from .clip_sampling import select_clip_starts
 from .frame_skipping import SkippingNotApplicable, SourceFrameSkipper, skipping_applies
 from .motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD, clip_motion_grid, pool_frame_motion_vectors
 from .packet_spool import PacketSpool
+from .pipelining import EncoderThread, prefetch, prefetch_workers
 from .stream_checks import ADVICE, CORRUPT_FLAG_CODECS, StreamDamageCheck, reason
 from .stream_timing import CommandLineTimeline, check_duration
 from .video_sources import VideoInput, describe_video_input, open_video_container
@@ -145,6 +150,7 @@ def check_reader_options(
     *,
     reencode=True,
     progress=None,
+    pipeline=True,
     fps,
     num_frames,
     max_clips,
@@ -155,8 +161,8 @@ def check_reader_options(
     motion_scale,
     max_duration,
 ) -> None:
-    """Raise `InvalidInputError` for a setting of `VideoClipReader` that cannot give a correct result (`reencode` and
-    `progress` are accepted for convenience and need no check)."""
+    """Raise `InvalidInputError` for a setting of `VideoClipReader` that cannot give a correct result (`reencode`,
+    `progress` and `pipeline` are accepted for convenience and need no check)."""
     _integer(fps, "fps", 1, 120)
     _integer(num_frames, "num_frames", 2, 1024)
     if max_clips is not None:
@@ -259,6 +265,10 @@ class VideoClipReader:
             than two minutes. `huggingface_hub.utils.disable_progress_bars()` silences it globally.
         max_duration (`float` or `None`): most seconds of video to read (3 hours by default); longer inputs and
             endless streams raise `VideoTooLongError`. `None` reads any length.
+        pipeline (`bool`): let decoding and encoding overlap on threads (default; see `pipelining`): the
+            re-encoding's encoder beside the source decoder, and the next clips decoded while the caller works on
+            one. `False` keeps all work on the calling thread, for when every core runs a reader of its own. The
+            clips are the same either way.
 
     Raises:
         `VideoDecodeError`, `UnsupportedVideoError` (`VideoTooLongError`): the video cannot be used (see the module
@@ -280,6 +290,7 @@ class VideoClipReader:
         motion_scale: float = MOTION_INPUT_SCALE,
         progress: bool | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
+        pipeline: bool = True,
     ):
         self._spool: PacketSpool | None = None
         check_reader_options(
@@ -299,6 +310,7 @@ class VideoClipReader:
         self.motion_std = tuple(motion_std)
         self.motion_scale = motion_scale
         self.max_duration = max_duration
+        self.pipeline = bool(pipeline)
 
         # Leaving out source frames the re-encoding drops (`frame_skipping`) may need a second reading of the input.
         skip_frames = not hasattr(video, "read")
@@ -311,7 +323,7 @@ class VideoClipReader:
                         check_duration(declared, max_duration, self.name, "its header declares")
                         if reencode:
                             self._spool, frame_rate = self._transcode(
-                                container, stream, fps, bit_rate, encoder_threads, progress, skip_frames
+                                container, stream, fps, bit_rate, encoder_threads, progress, skip_frames, pipeline
                             )
                         else:
                             self._spool, frame_rate = self._copy_packets(container, stream, progress)
@@ -385,7 +397,9 @@ class VideoClipReader:
             seconds = min(seconds, self.max_duration)
         return int(seconds * min(bit_rate, width * height * fps / 4) / 8)
 
-    def _transcode(self, container, stream, fps, bit_rate, encoder_threads, progress, skip_frames=False):
+    def _transcode(
+        self, container, stream, fps, bit_rate, encoder_threads, progress, skip_frames=False, pipeline=True
+    ):
         stream.thread_type = "AUTO"
         timeline = CommandLineTimeline(container, stream)
         time_base = Fraction(timeline.time_base)
@@ -394,6 +408,7 @@ class VideoClipReader:
             skipper = SourceFrameSkipper(stream.codec_context, time_base, fps)
         spool = None
         encoder = None
+        encoder_thread = None
         graph = None
         frame_rate = Fraction(fps)
         encoded = 0
@@ -401,8 +416,12 @@ class VideoClipReader:
         first_shape = None
         declared = _declared_seconds(container, stream)
 
+        def write(frame):
+            for packet in encoder.encode(frame):
+                spool.append(packet)
+
         def encode(frame):
-            nonlocal encoder, spool, encoded
+            nonlocal encoder, encoder_thread, spool
             if encoder is None:
                 encoder = av.CodecContext.create("mpeg4", "w")
                 encoder.width, encoder.height = frame.width, frame.height
@@ -416,9 +435,12 @@ class VideoClipReader:
                 spool = PacketSpool(
                     self.name, "mpeg4", width=frame.width, height=frame.height, expected_bytes=expected_bytes
                 )
-            packets = encoder.encode(frame)
-            for packet in packets:
-                spool.append(packet)
+                if pipeline:
+                    encoder_thread = EncoderThread(write)
+            if encoder_thread is not None:
+                encoder_thread.put(frame)
+            else:
+                write(frame)
 
         check = StreamDamageCheck(self.name, stream, declared, output_fps=fps)
         try:
@@ -463,10 +485,13 @@ class VideoClipReader:
                 )
             graph.push(None)
             self._drain(graph, encode, encoded)
-            if encoder is not None:
-                for packet in encoder.encode(None):
-                    spool.append(packet)
+            if encoder_thread is not None:
+                encoder_thread.finish()
+            elif encoder is not None:
+                write(None)
         except BaseException:
+            if encoder_thread is not None:
+                encoder_thread.close()
             if spool is not None:
                 spool.close()
             raise
@@ -627,7 +652,10 @@ class VideoClipReader:
                         "re-encoded (reencode=True, the default; on the command line, leave out --no-reencode), or "
                         "re-encode the video to one size first."
                     )
-                side_data = frame.side_data.get("MOTION_VECTORS")
+                # A container of our own, not the frame's cached `frame.side_data`: that one and its frame refer to
+                # each other, and the cycle would keep every decoded frame of the clip (tens of MB at 720p) alive
+                # until the cyclic garbage collector runs.
+                side_data = SideDataContainer(frame).get("MOTION_VECTORS")
                 vectors = side_data.to_ndarray() if side_data is not None else None
                 grids.append(
                     pool_frame_motion_vectors(vectors, frame.height, frame.width, self.motion_std, self.motion_scale)
@@ -642,11 +670,6 @@ class VideoClipReader:
                 f"{self.name}: decoding the clip at frame {start_frame} failed ({reason(error)}); the file is "
                 f"damaged. {ADVICE}"
             ) from error
-        finally:
-            # PyAV's cached `frame.side_data` refers back to its frame; the cycle keeps every decoded frame of the
-            # clip (tens of MB at 720p) alive until the cyclic collector runs. A young-generation collection (a few
-            # ms) frees them now, which keeps the peak memory flat.
-            gc.collect(1)
         if keyframe is None:
             raise VideoDecodeError(
                 f"{self.name}: the clip at frame {start_frame} decodes to no frame; the file is damaged."
@@ -666,8 +689,13 @@ class VideoClipReader:
         )
 
     def __iter__(self) -> Iterator[VideoClip]:
-        for start in self.info.clip_starts:
-            yield self.decode_clip(start)
+        starts = self.info.clip_starts
+        workers = min(prefetch_workers(), len(starts)) if self.pipeline else 1
+        if workers > 1:
+            yield from prefetch(self.decode_clip, starts, workers)
+        else:
+            for start in starts:
+                yield self.decode_clip(start)
 
     def __len__(self) -> int:
         return len(self.info.clip_starts)

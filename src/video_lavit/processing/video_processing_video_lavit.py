@@ -45,6 +45,7 @@ class VideoLaVITVideoProcessorKwargs(VideosKwargs, total=False):
         motion_scale (`float`): the std is divided by this before normalising.
         progress (`bool` or `None`): progress bar over source frames; `None` for videos over two minutes.
         max_duration (`float` or `None`): most seconds of video read; longer videos raise `VideoTooLongError`.
+        pipeline (`bool`): decode and encode on several threads at once (the clips are the same); `False` for one.
     """
 
     max_clips: int | None
@@ -56,6 +57,7 @@ class VideoLaVITVideoProcessorKwargs(VideosKwargs, total=False):
     motion_scale: float
     progress: bool | None
     max_duration: float | None
+    pipeline: bool
 
 
 class VideoLaVITVideoProcessor(BaseVideoProcessor):
@@ -78,6 +80,8 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
         progress (`bool`, *optional*): progress bar per video; `None` for videos over two minutes.
         max_duration (`float`, *optional*, defaults to 10800): most seconds of video read (an endless stream or a
             longer video raises `VideoTooLongError`); `None` for no limit.
+        pipeline (`bool`, *optional*, defaults to `True`): let decoding and encoding overlap on threads (the clips
+            are the same); `False` keeps one thread, for when every core runs a process of its own.
 
     Settings that cannot give a correct result (a zero std, a negative size, ...) raise `InvalidInputError` when
     the processor is made or loaded, and when passed per call.
@@ -110,6 +114,7 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
     motion_scale = MOTION_INPUT_SCALE
     progress = None
     max_duration = DEFAULT_MAX_DURATION
+    pipeline = True
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -201,6 +206,7 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
             motion_scale=options["motion_scale"],
             progress=options["progress"],
             max_duration=options["max_duration"],
+            pipeline=options["pipeline"],
         )
 
     def clip_reader(self, video: VideoInput, **kwargs) -> VideoClipReader:

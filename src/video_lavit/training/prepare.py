@@ -79,6 +79,8 @@ _WORKER_FEATURES = datasets.Features(
 PLACEHOLDERS = {"video": "<video>", "image": "<image>"}
 _SHARD_NAME = re.compile(r"shard-\d{5,}\.parquet")
 _ERROR_NAME = re.compile(r"shard-\d{5,}\.jsonl")
+# Video processor options that change how a run goes, not what it writes (left out of the recorded settings).
+_RUN_ONLY_OPTIONS = frozenset({"progress", "pipeline"})
 
 
 @dataclass
@@ -429,6 +431,8 @@ def prepare_corpus(
     rows = read_source(source, media_root)
     output_dir = os.fspath(output_dir)
     worker = PrepareWorker(tokenizers, media_tokenizers, video_processor, processor_options)
+    if num_proc > 1:  # every core runs a worker: the reader's threads would only compete with the other workers
+        worker.processor_options.setdefault("pipeline", False)
     settings = {
         "source": _describe_source(source),
         "samples": len(rows),
@@ -436,7 +440,9 @@ def prepare_corpus(
         "keyframe_input": worker.keyframe_input,
         "tokenizers": worker.tokenizers_path,
         "tokenizers_fingerprint": media_tokenizers.fingerprint() if media_tokenizers is not None else None,
-        "processor_options": {key: value for key, value in worker.processor_options.items() if key != "progress"},
+        "processor_options": {
+            key: value for key, value in worker.processor_options.items() if key not in _RUN_ONLY_OPTIONS
+        },
     }
     _start_output(output_dir, settings)
     num_shards = -(-len(rows) // shard_size)
