@@ -168,7 +168,15 @@ def test_finished_videos_are_kept_and_skipped(tmp_path, capsys):
     assert "made with other settings" in capsys.readouterr().err
     assert main(["tokenize", "-q", "--max-clips", "1", "--overwrite", "-o", str(output), second]) == 0
     with safe_open(output / "same.safetensors", "pt") as handle:
-        assert json.loads(handle.metadata()["settings"])["reader"]["max_clips"] == 1
+        settings = json.loads(handle.metadata()["settings"])
+    assert settings["reader"]["max_clips"] == 1
+    # How the video is read (threads, progress bars) is not a setting: a run without the reader's threads keeps it.
+    assert not {"pipeline", "progress"} & (set(settings["reader"]) | set(settings["processor"]))
+    from video_lavit import VideoLaVITVideoProcessor
+    from video_lavit.processing.clip_export import tokenize_video
+
+    row = tokenize_video(VideoLaVITVideoProcessor(), second, str(output), "same", max_clips=1, pipeline=False)
+    assert row["skipped"] is True
     # The same video under another spelling of its path is the same video.
     relative = os.path.relpath(second)
     assert main(["tokenize", "-q", "--max-clips", "1", "-o", str(output), relative]) == 0

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import EvaluationDataError, InvalidInputError
+from ..processing.video_processing_video_lavit import without_run_only_options
 from .results import evaluation_results, write_results
 from .video_qa import (
     find_video,
@@ -452,7 +453,7 @@ def predict_multiple_choice(
         "method": method,
         "prompt_format": prompt_format,
         "max_new_tokens": max_new_tokens,
-        "processor_options": processor_options or {},
+        "processor_options": without_run_only_options(processor_options),
     }
 
     def answer(batch, media):

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..errors import EvaluationDataError, VideoLaVITError
 from ..processing.motion_vectors import MOTION_INPUT_SCALE
+from ..processing.video_processing_video_lavit import without_run_only_options
 from .results import evaluation_results, write_results
 from .video_qa import VIDEO_EXTENSIONS, _append, _check_settings, _drop_torn_tail, read_predictions
 
@@ -276,7 +277,7 @@ def evaluate_reconstruction(
     render = {"height": height, "width": width, "num_inference_steps": num_inference_steps, "seed": seed}
     settings = {
         "checkpoint": getattr(model, "name_or_path", ""),
-        "processor_options": processor_options or {},
+        "processor_options": without_run_only_options(processor_options),
         "render": render if detokenizer is not None else None,
     }
     _check_settings(path, settings)

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ..errors import EvaluationDataError, InvalidInputError, VideoLaVITError
 from ..media_tokenizers.token_layout import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
+from ..processing.video_processing_video_lavit import without_run_only_options
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".gif")
 QA_COLUMNS = ("video_name", "question", "answer")
@@ -452,7 +453,7 @@ def predict_video_qa(
     settings = {
         "checkpoint": getattr(model, "name_or_path", ""),
         "max_new_tokens": max_new_tokens,
-        "processor_options": processor_options or {},
+        "processor_options": without_run_only_options(processor_options),
         "generation_kwargs": generation_kwargs or {},
     }
     if post_prompt:

@@ -26,7 +26,7 @@ from safetensors import SafetensorError, safe_open
 from ..errors import InvalidInputError, OutputError, VideoLaVITError
 from ..files import current_umask, replace_file, write_error
 from .video_io import VideoClip
-from .video_processing_video_lavit import VideoLaVITVideoProcessor
+from .video_processing_video_lavit import RUN_ONLY_OPTIONS, VideoLaVITVideoProcessor
 from .visualization import clip_motion_summary, contact_sheet_row, join_contact_sheet_rows, motion_to_hsv_image
 
 # Clips shown on a contact sheet at most (spread evenly over the video); the safetensors file holds every clip.
@@ -196,9 +196,10 @@ def _settings(processor: VideoLaVITVideoProcessor, motion_tokenizer, options: di
     """Everything that decides a video's outputs, as JSON: the reader's effective arguments, the processor's
     configuration and the motion tokenizer (its folder and configuration)."""
     reader = processor._reader_arguments(processor._options(options))
-    reader.pop("progress")
     settings = {"reader": reader, "processor": json.loads(processor.to_json_string())}
-    settings["processor"].pop("progress", None)
+    for name in RUN_ONLY_OPTIONS:  # how a video is read, not what it gives
+        reader.pop(name, None)
+        settings["processor"].pop(name, None)
     if motion_tokenizer is not None:
         name = getattr(motion_tokenizer, "name_or_path", "") or ""
         settings["motion_tokenizer"] = {

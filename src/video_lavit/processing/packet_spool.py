@@ -53,7 +53,8 @@ class PacketSpool:
         # need not be evenly spaced).
         self.times: list[float] = []
         self._end = 0
-        self._lock = threading.Lock()  # clips are decoded on several threads (`pipelining.prefetch`)
+        # Written on the encoder's thread, read by the threads that decode clips (`pipelining`).
+        self._lock = threading.Lock()
         self._next_space_check = _SPACE_CHECK_BYTES
         self.reserve = _TEMP_RESERVE_BYTES
         try:
@@ -92,7 +93,10 @@ class PacketSpool:
         if not data:
             return
         try:
-            self.file.write(data)
+            with self._lock:  # written on the encoder's thread (`pipelining.EncoderThread`)
+                if self.file.closed:
+                    raise InvalidInputError(f"{self.name}: the reader is closed.")
+                self.file.write(data)
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise self._space_error(

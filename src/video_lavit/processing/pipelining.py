@@ -11,9 +11,10 @@ of `VideoClipReader` use this:
 
 Neither changes a result: the encoder gets the same frames in the same order, and each clip is decoded as it would
 be alone and handed out in order; clip errors are raised when their clip's turn comes. On 2 cores, a 720p minute
-takes about a fifth less wall time (`benchmarks/bench_video_processing.py`, rows (b) and (b'')).
-`VideoClipReader(..., pipeline=False)` (the video processor's `pipeline` option) keeps everything on the calling
-thread, for when every core already runs a reader of its own (`datasets.Dataset.map(num_proc=cores)`).
+is read 1.38x faster than without them (`benchmarks/bench_video_processing.py`, rows (b) and (b'')).
+`VideoClipReader(..., pipeline=False)` (the video processor's `pipeline` option) starts no thread of its own (FFmpeg's
+decoder and encoder threads still run), for when every core already runs a reader of its own
+(`datasets.Dataset.map(num_proc=cores)`).
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ class EncoderThread:
     """Calls `encode(frame)` for each frame given to `put`, in order, on a thread of its own.
 
     `finish()` passes `None` last (the encoder's flush), waits for the thread and raises what `encode` raised; a
-    failure of `encode` also surfaces at the next `put`. `close()` stops the thread without flushing (on errors).
+    failure of `encode` also surfaces at the next `put`. `close()` stops the thread, dropping the frames still
+    waiting (on errors); `error` then tells whether `encode` had failed.
     """
 
     def __init__(self, encode: Callable[[av.VideoFrame | None], None]):
         self._encode = encode
         self._queue: queue.Queue = queue.Queue(maxsize=_MAX_PENDING)
         self._error: BaseException | None = None
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name="video-lavit-encoder", daemon=True)
         self._thread.start()
 
@@ -58,11 +61,17 @@ class EncoderThread:
             frame = self._queue.get()
             if frame is _STOP:
                 return
-            if self._error is None:  # after a failure, frames are taken and dropped so that `put` never blocks
+            # After a failure or once closing, frames are taken and dropped, so that `put` never blocks.
+            if self._error is None and not self._closing:
                 try:
                     self._encode(frame)
                 except BaseException as error:  # noqa: BLE001 - raised again in the calling thread
                     self._error = error
+
+    @property
+    def error(self) -> BaseException | None:
+        """What `encode` raised, if it failed."""
+        return self._error
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -74,10 +83,15 @@ class EncoderThread:
 
     def finish(self) -> None:
         self._queue.put(None)
-        self.close()
+        self._stop()
         self._raise()
 
     def close(self) -> None:
+        """Stop the thread; frames still waiting are dropped."""
+        self._closing = True
+        self._stop()
+
+    def _stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()

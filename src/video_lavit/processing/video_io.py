@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -161,8 +162,10 @@ def check_reader_options(
     motion_scale,
     max_duration,
 ) -> None:
-    """Raise `InvalidInputError` for a setting of `VideoClipReader` that cannot give a correct result (`reencode`,
-    `progress` and `pipeline` are accepted for convenience and need no check)."""
+    """Raise `InvalidInputError` for a setting of `VideoClipReader` that cannot give a correct result (`reencode` and
+    `progress` are accepted for convenience and need no check)."""
+    if not isinstance(pipeline, bool):
+        raise InvalidInputError(f"pipeline must be True or False, got {pipeline!r}.")
     _integer(fps, "fps", 1, 120)
     _integer(num_frames, "num_frames", 2, 1024)
     if max_clips is not None:
@@ -267,8 +270,8 @@ class VideoClipReader:
             endless streams raise `VideoTooLongError`. `None` reads any length.
         pipeline (`bool`): let decoding and encoding overlap on threads (default; see `pipelining`): the
             re-encoding's encoder beside the source decoder, and the next clips decoded while the caller works on
-            one. `False` keeps all work on the calling thread, for when every core runs a reader of its own. The
-            clips are the same either way.
+            one. `False` starts no thread of its own (FFmpeg's decoder and encoder threads still run), for when
+            every core runs a reader of its own. The clips are the same either way.
 
     Raises:
         `VideoDecodeError`, `UnsupportedVideoError` (`VideoTooLongError`): the video cannot be used (see the module
@@ -293,6 +296,7 @@ class VideoClipReader:
         pipeline: bool = True,
     ):
         self._spool: PacketSpool | None = None
+        self._iterators: weakref.WeakSet = weakref.WeakSet()
         check_reader_options(
             fps=fps,
             num_frames=num_frames,
@@ -303,6 +307,7 @@ class VideoClipReader:
             motion_std=motion_std,
             motion_scale=motion_scale,
             max_duration=max_duration,
+            pipeline=pipeline,
         )
         self.name = describe_video_input(video)
         self.num_frames = num_frames
@@ -310,7 +315,7 @@ class VideoClipReader:
         self.motion_std = tuple(motion_std)
         self.motion_scale = motion_scale
         self.max_duration = max_duration
-        self.pipeline = bool(pipeline)
+        self.pipeline = pipeline
 
         # Leaving out source frames the re-encoding drops (`frame_skipping`) may need a second reading of the input.
         skip_frames = not hasattr(video, "read")
@@ -489,11 +494,14 @@ class VideoClipReader:
                 encoder_thread.finish()
             elif encoder is not None:
                 write(None)
-        except BaseException:
+        except BaseException as error:
             if encoder_thread is not None:
                 encoder_thread.close()
             if spool is not None:
                 spool.close()
+            if encoder_thread is not None and encoder_thread.error is not None and isinstance(error, Exception):
+                # The encoder failed first (one thread would have stopped there): its error is the one to tell.
+                raise encoder_thread.error from error
             raise
         if spool is None or len(spool) == 0:
             if spool is not None:
@@ -692,16 +700,19 @@ class VideoClipReader:
         starts = self.info.clip_starts
         workers = min(prefetch_workers(), len(starts)) if self.pipeline else 1
         if workers > 1:
-            yield from prefetch(self.decode_clip, starts, workers)
+            clips = _ClipIterator(self.name, prefetch(self.decode_clip, starts, workers))
         else:
-            for start in starts:
-                yield self.decode_clip(start)
+            clips = _ClipIterator(self.name, (self.decode_clip(start) for start in starts))
+        self._iterators.add(clips)  # stopped when the reader closes
+        return clips
 
     def __len__(self) -> int:
         return len(self.info.clip_starts)
 
     def close(self) -> None:
-        """Delete the temporary file of encoded packets."""
+        """Stop the clip iterations under way and delete the temporary file of encoded packets."""
+        for clips in list(getattr(self, "_iterators", ())):
+            clips.stop()
         spool = getattr(self, "_spool", None)  # None too when __init__ failed before creating it
         if spool is not None:
             spool.close()
@@ -715,6 +726,30 @@ class VideoClipReader:
 
     def __del__(self) -> None:
         self.close()
+
+
+class _ClipIterator:
+    """An iteration over a reader's clips; once its reader closes, its worker threads stop and it refuses to go on."""
+
+    def __init__(self, name: str, clips: Iterator[VideoClip]):
+        self.name = name
+        self.clips = clips
+        self.stopped = False
+
+    def __iter__(self) -> _ClipIterator:
+        return self
+
+    def __next__(self) -> VideoClip:
+        if self.stopped:
+            raise InvalidInputError(f"{self.name}: the reader is closed; read the clips before closing it.")
+        return next(self.clips)
+
+    def stop(self) -> None:
+        self.stopped = True
+        try:
+            self.clips.close()  # cancels the clips not started and waits for those being decoded
+        except ValueError:  # being advanced on another thread: that call finds the reader closed
+            pass
 
 
 def iter_video_clips(video: VideoInput, **kwargs) -> Iterator[VideoClip]:

@@ -31,6 +31,15 @@ from .motion_vectors import MOTION_INPUT_SCALE, MOTION_VECTOR_STD
 from .video_io import DEFAULT_MAX_DURATION, VideoClip, VideoClipReader, check_reader_options
 from .video_sources import VideoInput, describe_video_input
 
+# Options that change how a video is read, not what comes of it: left out wherever settings are recorded to decide
+# whether earlier outputs can be kept.
+RUN_ONLY_OPTIONS = frozenset({"progress", "pipeline"})
+
+
+def without_run_only_options(options: dict | None) -> dict:
+    """`options` without `RUN_ONLY_OPTIONS`."""
+    return {key: value for key, value in (options or {}).items() if key not in RUN_ONLY_OPTIONS}
+
 
 class VideoLaVITVideoProcessorKwargs(VideosKwargs, total=False):
     """Options of `VideoLaVITVideoProcessor` beyond the standard video-processor ones.
@@ -264,4 +273,4 @@ class VideoLaVITVideoProcessor(BaseVideoProcessor):
         return BatchFeature(data=data, tensor_type=None)
 
 
-__all__ = ["VideoLaVITVideoProcessor"]
+__all__ = ["RUN_ONLY_OPTIONS", "VideoLaVITVideoProcessor", "without_run_only_options"]

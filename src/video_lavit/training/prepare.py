@@ -49,7 +49,7 @@ from ..media_tokenizers.modeling_visual_tokenizer import VideoLaVITVisualTokeniz
 from ..modeling.configuration_video_lavit import VideoLaVITConfig
 from ..modeling.modeling_video_lavit import tokenize_keyframes
 from ..processing.processing_video_lavit import load_image_file
-from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor
+from ..processing.video_processing_video_lavit import VideoLaVITVideoProcessor, without_run_only_options
 from .sources import SOURCE_FEATURES, read_source
 
 MOTION_GRID_SHAPE = (2, 24, 20, 36)
@@ -79,8 +79,6 @@ _WORKER_FEATURES = datasets.Features(
 PLACEHOLDERS = {"video": "<video>", "image": "<image>"}
 _SHARD_NAME = re.compile(r"shard-\d{5,}\.parquet")
 _ERROR_NAME = re.compile(r"shard-\d{5,}\.jsonl")
-# Video processor options that change how a run goes, not what it writes (left out of the recorded settings).
-_RUN_ONLY_OPTIONS = frozenset({"progress", "pipeline"})
 
 
 @dataclass
@@ -431,7 +429,9 @@ def prepare_corpus(
     rows = read_source(source, media_root)
     output_dir = os.fspath(output_dir)
     worker = PrepareWorker(tokenizers, media_tokenizers, video_processor, processor_options)
-    if num_proc > 1:  # every core runs a worker: the reader's threads would only compete with the other workers
+    if num_proc > 1:
+        # Several workers (processes here, Ray actors that each reserve one CPU) share the cores: the video reader's
+        # own threads would compete with the other workers.
         worker.processor_options.setdefault("pipeline", False)
     settings = {
         "source": _describe_source(source),
@@ -440,9 +440,7 @@ def prepare_corpus(
         "keyframe_input": worker.keyframe_input,
         "tokenizers": worker.tokenizers_path,
         "tokenizers_fingerprint": media_tokenizers.fingerprint() if media_tokenizers is not None else None,
-        "processor_options": {
-            key: value for key, value in worker.processor_options.items() if key not in _RUN_ONLY_OPTIONS
-        },
+        "processor_options": without_run_only_options(worker.processor_options),
     }
     _start_output(output_dir, settings)
     num_shards = -(-len(rows) // shard_size)
