@@ -16,8 +16,8 @@ What we do instead, with the same numbers:
    bit-identically), with motion-vector export; each frame's vectors are pooled straight into the macroblock grid.
 
 The encoder of step 1 runs on a thread of its own beside the source decoder, and the clips of step 3 are decoded a
-few ahead on worker threads (`pipelining`; `pipeline=False` keeps everything on the calling thread); neither changes
-a result.
+few ahead on worker threads (`pipelining`; with `pipeline=False` the reader starts no thread of its own); neither
+changes a result.
 
 The clips are spread evenly over the whole video, so all of it is read; `max_duration` (3 hours by default: every
 video of WebVid, ActivityNet and Video-MME is shorter) stops endless streams and hours-long inputs with
